@@ -1,0 +1,1 @@
+"""Adapter tests: the shared contract suite (``contract.py``) and one module per adapter."""
