@@ -1,0 +1,233 @@
+"""The call loop of the http adapter: one upstream call with timeouts, retries, budget and breaker.
+
+Every failure is classified once here into the veneer error the client sees, a
+``reason`` (for metrics and logs), whether a retry is safe, and what it means to
+the circuit breaker (a failure, a sign of life, or nothing).
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import time
+from dataclasses import dataclass
+from http import HTTPStatus
+from typing import Any
+
+import orjson
+
+from veneer.wrapper.errors import (BadRequest, InvalidInput, PayloadTooLarge, UpstreamError, UpstreamTimeout,
+                                   UpstreamUnavailable, VeneerError)
+
+from ._http_resilience import BreakerOpen, Deadline, backoff_delay, parse_retry_after
+
+log = logging.getLogger("veneer.adapters.http")
+
+FAILURE, ALIVE, NOTHING = "failure", "alive", "nothing"
+_RETRY_STATUSES = (502, 503, 504)
+_NOT_THE_CLIENTS = (401, 403, 404, 405, 407)  # about veneer's own address or credentials
+
+
+@dataclass(eq=False)
+class _Failure(Exception):
+    error: VeneerError
+    retriable: bool = False
+    breaker: str = FAILURE
+    retry_after: float | None = None
+
+
+def _cause(exc: BaseException) -> Any:
+    """The urllib3 reason inside a requests ConnectionError."""
+    arg = exc.args[0] if exc.args else None
+    return getattr(arg, "reason", arg)
+
+
+def _message(content: bytes) -> str:
+    """A short, header-safe message from an upstream error body (JSON error/message/detail, or text)."""
+    text = content[:2000].decode("utf-8", "replace")
+    try:
+        doc = orjson.loads(content)
+        if isinstance(doc, dict):
+            for key in ("message", "error", "detail", "error_message"):
+                if doc.get(key):
+                    text = str(doc[key])
+                    break
+    except orjson.JSONDecodeError:
+        pass
+    text = " ".join(text.split())
+    return text[:300]
+
+
+class Caller:
+    """Runs the calls of one batch for an ``HttpAdapter`` within one deadline."""
+
+    def __init__(self, adapter: Any) -> None:
+        self.a = adapter
+        self.t = adapter.opts["timeouts"]
+        self.r = adapter.opts["retries"]
+        self.cap = adapter.opts["max_response_bytes"]
+
+    def run(self, calls: list[Any], headers: dict[str, str], single: bool) -> list[Any]:
+        """Send every call (in order) and collect the predictions of their answers."""
+        deadline = Deadline(self.t["deadline"])
+        values: list[Any] = []
+        for call in calls:
+            content = self.send(call, headers, deadline)
+            values.extend(self.a.response_map.values(content, single))
+        return values
+
+    def send(self, call: Any, headers: dict[str, str], deadline: Deadline) -> bytes:
+        """One call with retries: returns the body of a 2xx answer or raises the classified error."""
+        a = self.a
+        a.budget.record_request()
+        attempt = 1
+        while True:
+            try:
+                probe = a.breaker.acquire()
+            except BreakerOpen as e:
+                raise UpstreamUnavailable(
+                    f"The upstream {a.upstream} is failing; its circuit breaker is open.",
+                    fix="Retry later; veneer probes the service again when the breaker half-opens.",
+                    headers={"Retry-After": str(max(1, math.ceil(e.retry_after)))},
+                    reason="circuit_open") from None
+            try:
+                content = self._attempt(call, headers, deadline)
+            except _Failure as f:
+                if f.breaker == FAILURE:
+                    a.breaker.record_failure(probe)
+                elif f.breaker == ALIVE:
+                    a.breaker.record_success(probe)
+                else:
+                    a.breaker.release(probe)
+                if f.retriable and attempt < self.r["attempts"]:
+                    delay = backoff_delay(attempt - 1, self.r["backoff"], self.r["max_backoff"])
+                    if f.retry_after is not None:
+                        delay = max(delay, f.retry_after)
+                    # never sleep past the deadline, whatever Retry-After asks for
+                    if delay < deadline.remaining() and a.budget.try_acquire():
+                        log.info("retrying %s after %s (attempt %d, %.3fs)", a.upstream,
+                                 f.error.details.get("reason"), attempt + 1, delay)
+                        time.sleep(delay)
+                        attempt += 1
+                        continue
+                raise f.error from f.__cause__
+            a.breaker.record_success(probe)
+            return content
+
+    def _attempt(self, call: Any, headers: dict[str, str], deadline: Deadline) -> bytes:
+        import requests
+
+        a = self.a
+        remaining = deadline.remaining()
+        if remaining <= 0:
+            raise _Failure(self._deadline_error(), breaker=NOTHING)
+        connect, read = min(self.t["connect"], remaining), min(self.t["read"], remaining)
+        clipped = read < self.t["read"]
+        h = headers if call.content_type is None else {**headers, "Content-Type": call.content_type}
+        try:
+            resp = a.session.request(call.method, a.url, data=call.body, params=call.params, headers=h,
+                                     timeout=(connect, read), allow_redirects=False, stream=True)
+        except requests.exceptions.SSLError as e:
+            raise _Failure(UpstreamUnavailable(
+                f"TLS to {a.upstream} failed: the certificate is not trusted ({_cause(e)}).",
+                fix="Set options.tls.ca_bundle to the CA that signed the service's certificate.",
+                reason="tls_error")) from e
+        except requests.exceptions.ConnectTimeout as e:
+            err = self._deadline_error() if connect < self.t["connect"] else UpstreamUnavailable(
+                f"Connecting to {a.upstream} timed out after {connect:.2f}s.",
+                fix="Check that the service is up, or raise options.timeouts.connect.", reason="connect_timeout")
+            raise _Failure(err, retriable=True) from e
+        except requests.exceptions.ReadTimeout as e:
+            raise _Failure(self._deadline_error() if clipped else UpstreamTimeout(
+                f"The upstream {a.upstream} did not answer within {read:.2f}s.",
+                fix="Raise options.timeouts.read if the service is just slow.", reason="read_timeout")) from e
+        except requests.exceptions.ConnectionError as e:
+            raise self._connection_failure(e) from e
+        except requests.exceptions.RequestException as e:
+            raise _Failure(UpstreamError(f"Calling {a.upstream} failed: {e}.", reason="request_error"),
+                           breaker=NOTHING) from e
+        try:
+            return self._answer(resp, deadline)
+        finally:
+            resp.close()
+
+    def _deadline_error(self) -> UpstreamTimeout:
+        return UpstreamTimeout(f"The upstream {self.a.upstream} did not answer within the "
+                               f"{self.t['deadline']}s deadline.",
+                               fix="Raise options.timeouts.deadline, or make the service faster.",
+                               reason="deadline")
+
+    def _connection_failure(self, e: Exception) -> _Failure:
+        from urllib3.exceptions import NameResolutionError, NewConnectionError
+
+        cause, up = _cause(e), self.a.upstream
+        if isinstance(cause, NameResolutionError):
+            return _Failure(UpstreamUnavailable(f"The host of {up} cannot be resolved.",
+                                                fix="Check the host name in the version's url.",
+                                                reason="dns_error"))
+        if isinstance(cause, NewConnectionError):
+            return _Failure(UpstreamUnavailable(f"The upstream {up} refuses connections.",
+                                                fix="Check that the service runs and listens on that port.",
+                                                reason="connect_error"), retriable=True)
+        return _Failure(UpstreamError(f"The connection to {up} broke before an answer ({cause}).",
+                                      reason="connection_reset"), retriable=self.a.idempotent)
+
+    def _read(self, resp: Any, deadline: Deadline, cap: int) -> bytes:
+        import requests
+
+        length = resp.headers.get("Content-Length", "")
+        if length.isdigit() and int(length) > cap:
+            raise _Failure(self._too_large(), breaker=ALIVE)
+        buf = bytearray()
+        try:
+            for chunk in resp.iter_content(64 * 1024):
+                buf += chunk
+                if len(buf) > cap:
+                    raise _Failure(self._too_large(), breaker=ALIVE)
+                if deadline.expired:
+                    raise _Failure(self._deadline_error())
+        except requests.exceptions.RequestException as e:
+            timeout = "timed out" in str(e).lower() or "timeout" in type(_cause(e)).__name__.lower()
+            raise _Failure(self._deadline_error() if timeout else UpstreamError(
+                f"The answer of {self.a.upstream} was cut off ({_cause(e)}).", reason="incomplete_answer")) from e
+        return bytes(buf)
+
+    def _too_large(self) -> UpstreamError:
+        return UpstreamError(f"The answer of {self.a.upstream} exceeds {self.cap} bytes.",
+                             fix="Raise options.max_response_bytes if such answers are expected.",
+                             reason="too_large")
+
+    def _answer(self, resp: Any, deadline: Deadline) -> bytes:
+        status, up = resp.status_code, self.a.upstream
+        if 200 <= status < 300:
+            return self._read(resp, deadline, self.cap)
+        body = self._read(resp, deadline, 64 * 1024) if status >= 400 else b""
+        reason = f"status_{status}"
+        if 300 <= status < 400:
+            target = resp.headers.get("Location", "")
+            host = target.split("/")[2] if target.count("/") >= 2 and "://" in target else "a relative path"
+            raise _Failure(UpstreamError(f"The upstream {up} answered a {status} redirect to {host}; "
+                                         "veneer does not follow redirects.",
+                                         fix="Set the version's url to the final address.",
+                                         reason="redirect"), breaker=ALIVE)
+        if status >= 500:
+            log.warning("upstream %s answered %d: %s", up, status, _message(body))
+            retry_after = parse_retry_after(resp.headers.get("Retry-After")) if status == 503 else None
+            cls = {503: UpstreamUnavailable, 504: UpstreamTimeout}.get(status, UpstreamError)
+            raise _Failure(cls(f"The upstream {up} answered {status}.", reason=reason, upstream_status=status),
+                           retriable=status in _RETRY_STATUSES and self.a.idempotent, retry_after=retry_after)
+        msg = _message(body)
+        if status == 429:
+            ra = parse_retry_after(resp.headers.get("Retry-After"))
+            hdr = {"Retry-After": str(math.ceil(ra))} if ra and ra < 3600 else None
+            raise _Failure(UpstreamUnavailable(f"The upstream {up} is overloaded (429): {msg}", headers=hdr,
+                                               reason=reason, upstream_status=status), breaker=ALIVE)
+        if status in _NOT_THE_CLIENTS:
+            raise _Failure(UpstreamError(f"The upstream {up} answered {status}: {msg}",
+                                         fix="Check the version's url and options.headers.set (credentials).",
+                                         reason=reason, upstream_status=status), breaker=ALIVE)
+        cls = {400: BadRequest, 413: PayloadTooLarge, 422: InvalidInput}.get(status, BadRequest)
+        err = cls(f"The model rejected the input ({status}): {msg}", reason=reason, upstream_status=status)
+        if cls is BadRequest and status != 400:
+            err.status = HTTPStatus(status) if status in HTTPStatus._value2member_map_ else err.status
+        raise _Failure(err, breaker=ALIVE)

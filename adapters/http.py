@@ -1,0 +1,225 @@
+"""The ``http`` adapter: a legacy scoring service on some URL, called with its own payload format.
+
+One ``requests.Session`` per adapter (per worker), pooled keep-alive connections,
+no redirects, a capped response size, (connect, read) timeouts inside an overall
+deadline, jittered retries only where a retry is safe and within a retry budget,
+and a circuit breaker. Upstream trouble becomes ``UpstreamError`` (502),
+``UpstreamUnavailable`` (503) or ``UpstreamTimeout`` (504) with a ``reason``;
+upstream 4xx is the client's error and is passed on.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from typing import Any, Callable
+from urllib.parse import urlsplit, urlunsplit
+
+from veneer.wrapper.batch import Batch
+from veneer.wrapper.errors import ConfigError, UpstreamError, UpstreamUnavailable, VeneerError
+
+from ._http_calls import Caller
+from ._http_mapping import RequestMapping, ResponseMapping
+from ._http_options import OPTIONS_SCHEMA, resolve_options
+from ._http_resilience import OPEN, CircuitBreaker, RetryBudget
+from .base import AdapterMetadata, BaseAdapter, TensorSpec
+
+log = logging.getLogger("veneer.adapters.http")
+
+#: Process-wide hook called with a reason ("connect_error", "status_500", "circuit_open"...)
+#: for every upstream failure; the server connects it to ``upstream_errors_total{reason}``.
+observer: Callable[[str], None] | None = None
+
+_IDENTITY = ("x-veneer-subject", "x-veneer-groups")
+_NEVER_FORWARD = frozenset(("host", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
+                            "content-length", "content-type", "content-encoding", "proxy-authorization",
+                            "proxy-connection", "x-request-id", *_IDENTITY))
+
+
+def _clean(value: Any) -> str:
+    """Header-safe text: control characters would let a claim inject headers."""
+    return "".join(ch for ch in str(value) if ch >= " " and ch != "\x7f")
+
+
+def _claim(principal: Any, name: str) -> Any:
+    if isinstance(principal, dict):
+        return principal.get(name)
+    return getattr(principal, name, None)
+
+
+class HttpAdapter(BaseAdapter):
+    """Front a legacy HTTP scoring service (``url:`` of the version; ``options:`` in ``OPTIONS_SCHEMA``).
+
+    ``fork_safe`` is False: the session's pooled sockets must never be shared by
+    forked workers, so ``load()`` runs in each worker.
+    """
+
+    fork_safe = False
+    options_schema = OPTIONS_SCHEMA
+
+    def __init__(self, spec: Any, transport: Any = None) -> None:
+        super().__init__(spec)
+        #: a ``requests.adapters.BaseAdapter`` to mount instead of the pooled HTTPAdapter (tests)
+        self.transport = transport
+        #: per-instance failure hook; falls back to the module-level ``observer``
+        self.observer: Callable[[str], None] | None = None
+        self.session: Any = None
+        self._health_lock = threading.Lock()
+        self._health_until = 0.0
+        self._health_ok = False
+        self._configure()
+
+    def _configure(self) -> None:
+        """Validate options and URL, compile mappings; no I/O (cheap enough for config checks)."""
+        where = getattr(self.spec, "origin", "") or ""
+        self.opts = o = resolve_options(self.options, where)
+        url = getattr(self.spec, "url", None)
+        parts = urlsplit(url or "")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise ConfigError(f"url {url!r} is not an http(s) URL.", file=where or None, path="url",
+                              fix="Write the service's full address, e.g. http://127.0.0.1:9000/score.")
+        self.url = url
+        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        #: the upstream without credentials, for metadata and messages
+        self.upstream = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
+        inputs = [i if isinstance(i, str) else i["name"] for i in o["inputs"]]
+        self.request_map = RequestMapping(o["request"], inputs or None)
+        self.response_map = ResponseMapping(o["response"])
+        self.breaker = CircuitBreaker(o["breaker"]["failures"], o["breaker"]["reset_seconds"],
+                                      on_change=self._breaker_changed)
+        r = o["retries"]
+        self.budget = RetryBudget(r["budget_ratio"], r["budget_window"], r["min_retries"])
+        self.idempotent = bool(getattr(self.spec, "idempotent", False))
+
+    def _breaker_changed(self, old: str, new: str) -> None:
+        log.warning("circuit breaker of %s: %s -> %s", self.upstream, old, new)
+
+    def load(self) -> None:
+        """Build the pooled session (no retries of its own, no proxies or netrc from the environment)."""
+        import requests
+        from requests.adapters import HTTPAdapter as PoolAdapter
+
+        session = requests.Session()
+        session.trust_env = False  # never pick up proxies or ~/.netrc credentials silently
+        session.headers["User-Agent"] = "veneer-http-adapter"
+        tls = self.opts["tls"]
+        session.verify = tls["ca_bundle"] or True
+        if tls["client_cert"]:
+            session.cert = (tls["client_cert"], tls["client_key"]) if tls["client_key"] else tls["client_cert"]
+        # pool_block=False: urllib3 would otherwise wait for a free connection with no
+        # timeout at all; surplus connections are opened and closed instead.
+        mounted = self.transport or PoolAdapter(pool_connections=1, pool_maxsize=self.opts["pool"]["maxsize"],
+                                                max_retries=0, pool_block=False)
+        session.mount("http://", mounted)
+        session.mount("https://", mounted)
+        self.session = session
+        self.caller = Caller(self)
+        if self.opts["health"]["url"]:
+            try:
+                self.ready()
+            except Exception as e:  # a down service must not stop veneer from starting
+                log.warning("health check of %s failed at load: %s", self.upstream, e)
+
+    def unload(self) -> None:
+        """Close pooled connections."""
+        if self.session is not None:
+            self.session.close()
+            self.session = None
+
+    def _observe(self, reason: str) -> None:
+        hook = self.observer or observer
+        if hook is not None:
+            try:
+                hook(reason)
+            except Exception:  # metrics must never break a prediction
+                log.exception("upstream observer failed")
+
+    def headers(self, batch: Batch) -> dict[str, str]:
+        """Headers of every call: allowlisted client headers, static ones, then veneer's own."""
+        ctx = batch.context or {}
+        out: dict[str, str] = {}
+        forward = self.opts["headers"]["forward"]
+        if forward and ctx.get("headers"):
+            given = {str(k).lower(): v for k, v in ctx["headers"].items()}
+            for name in forward:
+                low = name.lower()
+                if low not in _NEVER_FORWARD and low in given:
+                    out[name] = _clean(given[low])
+        out.update(self.opts["headers"]["set"])
+        for low in _IDENTITY:  # a static or forwarded copy must never impersonate a caller
+            for key in [k for k in out if k.lower() == low]:
+                del out[key]
+        if ctx.get("request_id"):
+            out["X-Request-ID"] = _clean(ctx["request_id"])
+        principal = ctx.get("principal")
+        if principal is not None:
+            sub = _claim(principal, "sub")
+            if sub:
+                out["X-Veneer-Subject"] = _clean(sub)
+            groups = _claim(principal, "groups")
+            if groups:
+                out["X-Veneer-Groups"] = _clean(",".join(map(str, groups)) if isinstance(groups, (list, tuple))
+                                                else groups)
+        return out
+
+    def predict(self, batch: Batch) -> dict[str, list[Any]]:
+        """Translate, call (once or once per row) within one deadline, translate back."""
+        if self.session is None:
+            raise UpstreamUnavailable("The http adapter is not loaded.", reason="not_loaded")
+        try:
+            calls = self.request_map.calls(batch)
+            values = self.caller.run(calls, self.headers(batch), self.request_map.per_row)
+            if len(values) != batch.n_rows:
+                raise UpstreamError(f"The upstream answered {len(values)} predictions for {batch.n_rows} rows.",
+                                    fix="Check options.response.path: it must select one value per row.",
+                                    reason="count_mismatch")
+        except VeneerError as e:
+            reason = e.details.get("reason")
+            if reason:
+                self._observe(reason)
+            raise
+        return {self.response_map_name: values}
+
+    @property
+    def response_map_name(self) -> str:
+        """Name of the output holding the predictions."""
+        return self.opts["response"]["name"]
+
+    def ready(self) -> bool:
+        """True when the breaker is not open and the health URL (cached ``health.interval``) answers 2xx."""
+        if self.session is None or self.breaker.state == OPEN:
+            return False
+        h = self.opts["health"]
+        if not h["url"]:
+            return True
+        now = time.monotonic()
+        if now < self._health_until:
+            return self._health_ok
+        if not self._health_lock.acquire(blocking=False):
+            return self._health_ok  # another thread is probing: answer with what we know
+        try:
+            try:
+                resp = self.session.get(h["url"], timeout=(h["timeout"], h["timeout"]), allow_redirects=False)
+                ok = 200 <= resp.status_code < 300
+                resp.close()
+            except Exception as e:
+                log.info("health check of %s failed: %s", h["url"], e)
+                ok = False
+            self._health_ok, self._health_until = ok, time.monotonic() + h["interval"]
+            return ok
+        finally:
+            self._health_lock.release()
+
+    def metadata(self) -> AdapterMetadata:
+        """Platform ``http``; declared inputs; upstream address (never credentials) and breaker state."""
+        inputs = [TensorSpec(i, "FP64") if isinstance(i, str) else TensorSpec(i["name"], i.get("datatype", "FP64"))
+                  for i in self.opts["inputs"]]
+        return AdapterMetadata(
+            platform="http", inputs=inputs, outputs=[TensorSpec(self.response_map_name, "FP64")],
+            extra={"upstream": self.upstream, "breaker": self.breaker.state,
+                   "request_format": self.request_map.format, "response_format": self.response_map.format,
+                   "per_row": self.request_map.per_row, "idempotent": self.idempotent})
+
+
+__all__ = ["HttpAdapter", "observer"]
