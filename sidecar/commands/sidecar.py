@@ -1,0 +1,146 @@
+"""Front one legacy HTTP scoring service with veneer's protocols, tokens, metrics and registration.
+
+``veneer sidecar --upstream http://127.0.0.1:9000/score`` builds a config with one
+model whose one version is the ``http`` adapter and serves it. ``--config`` adds
+the rest of a veneer.yaml (auth, server, registry, other models); ``--options``
+gives the adapter's options (payload mapping, timeouts, retries, ``command:``...).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import re
+import shlex
+import sys
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlsplit
+
+from veneer.wrapper.errors import ConfigError
+
+
+def configure(parser: argparse.ArgumentParser) -> None:
+    """Declare the sidecar's flags."""
+    parser.add_argument("--upstream", metavar="URL",
+                        help="address of the legacy service's scoring endpoint, e.g. http://127.0.0.1:9000/score")
+    parser.add_argument("--config", metavar="FILE",
+                        help="a veneer.yaml for auth, server, registry (the sidecar model is added to it)")
+    parser.add_argument("--options", metavar="FILE_OR_JSON",
+                        help="options of the http adapter: a YAML/JSON file or an inline JSON object")
+    parser.add_argument("--model", help="model name (default: the URL's last path segment, or 'model')")
+    parser.add_argument("--prefix", help="URL prefix of the model (default: the config's, or 'models')")
+    parser.add_argument("--model-version", dest="model_version", default="1", help="version name (default 1)")
+    parser.add_argument("--health-url", dest="health_url", metavar="URL", help="the service's health URL")
+    parser.add_argument("--command", metavar="CMD",
+                        help="start and supervise the service with this command line (shell-style quoting)")
+    parser.add_argument("--idempotent", action="store_true",
+                        help="the service has no side effects: 502/503/504 answers may be retried")
+    parser.add_argument("--no-auth", dest="no_auth", action="store_true",
+                        help="serve without tokens (local use only) when no --config sets auth")
+    parser.add_argument("--issuer", help="token issuer, with --secret-env, when no --config sets auth")
+    parser.add_argument("--secret-env", dest="secret_env", metavar="NAME",
+                        help="environment variable holding the HS256 token secret")
+    parser.add_argument("--host")
+    parser.add_argument("--port", type=int)
+    parser.add_argument("--workers", type=int)
+    parser.add_argument("--threads", type=int)
+
+
+def _read_options(value: str | None) -> dict[str, Any]:
+    if not value:
+        return {}
+    text = value if value.lstrip().startswith("{") else None
+    if text is None:
+        path = Path(value)
+        if not path.is_file():
+            raise ConfigError(f"--options {value!r} is neither a file nor an inline JSON object.",
+                              fix="Pass a YAML/JSON file of http adapter options, or '{\"request\": ...}'.")
+        text = path.read_text(encoding="utf-8")
+    import yaml
+
+    try:
+        opts = json.loads(text) if text.lstrip().startswith("{") else yaml.safe_load(text)
+    except (ValueError, yaml.YAMLError) as e:
+        raise ConfigError(f"--options cannot be parsed: {e}.") from e
+    if not isinstance(opts, dict):
+        raise ConfigError("--options must be a mapping of http adapter options.")
+    return opts
+
+
+def default_model_name(upstream: str) -> str:
+    """The URL's last path segment as a model name (``/v1/score.csv`` → ``score.csv``), else ``model``."""
+    segment = urlsplit(upstream).path.rstrip("/").rsplit("/", 1)[-1]
+    name = re.sub(r"[^A-Za-z0-9_.-]", "_", segment).lstrip("_.-")
+    return name or "model"
+
+
+def sidecar_data(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """The config mapping: ``base`` (a parsed veneer.yaml or {}) plus the sidecar's model."""
+    data = dict(base or {})
+    if not args.upstream:
+        if not data.get("models"):
+            raise ConfigError("Nothing to serve: no --upstream and no models in --config.",
+                              fix="Pass --upstream http://HOST:PORT/PATH of the legacy service.")
+        return data
+    opts = _read_options(args.options)
+    if args.health_url:
+        opts["health"] = {**(opts.get("health") or {}), "url": args.health_url}
+    if args.command:
+        opts["command"] = shlex.split(args.command)
+    name = args.model or default_model_name(args.upstream)
+    models = dict(data.get("models") or {})
+    if name in models:
+        raise ConfigError(f"--config already has a model {name!r}.", fix="Pick another name with --model.")
+    model: dict[str, Any] = {"versions": [{"version": args.model_version, "adapter": "http", "url": args.upstream,
+                                           "idempotent": bool(args.idempotent), "options": opts}]}
+    if args.prefix:
+        model["prefix"] = args.prefix
+    models[name] = model
+    data["models"] = models
+    if "auth" not in data:
+        if args.no_auth:
+            data["auth"] = "none"
+        elif args.issuer and args.secret_env:
+            data["auth"] = {"issuer": args.issuer, "secret_env": args.secret_env}
+        else:
+            raise ConfigError("The sidecar checks tokens unless told otherwise, and no auth is configured.",
+                              fix="Pass --issuer ISS --secret-env VAR, a --config with an auth section, "
+                                  "or --no-auth for local use.")
+    return data
+
+
+def build(args: argparse.Namespace) -> Any:
+    """The validated ``Config`` the sidecar serves."""
+    from veneer.wrapper.config import build_config
+
+    base, lines, source = {}, None, None
+    if args.config:
+        from veneer.wrapper.yaml_lines import load_with_lines
+
+        source = Path(args.config).resolve()
+        try:
+            text = source.read_text(encoding="utf-8")
+        except OSError as e:
+            raise ConfigError(f"config file {args.config!r} cannot be read: {e}.") from e
+        base, lines = load_with_lines(text, file=str(source))
+        if not isinstance(base, dict):
+            raise ConfigError("the top level must be a mapping.", file=str(source), line=1)
+    return build_config(sidecar_data(args, base), source=source, lines=lines)
+
+
+def run(args: argparse.Namespace) -> int:
+    """Build the config and serve it; configuration errors exit with 2 and a message."""
+    try:
+        if args.upstream:
+            scheme = urlsplit(args.upstream).scheme
+            if scheme not in ("http", "https"):
+                raise ConfigError(f"--upstream {args.upstream!r} is not an http(s) URL.",
+                                  fix="Write e.g. --upstream http://127.0.0.1:9000/score.")
+        config = build(args)
+    except ConfigError as e:
+        print(f"veneer sidecar: {e}", file=sys.stderr)
+        return 2
+    from veneer.sidecar.server import run as serve
+
+    return serve(config, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
