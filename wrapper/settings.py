@@ -32,6 +32,7 @@ class VersionSpec:
     allow_modules: tuple[str, ...] = ()
     accelerate: str | None = None     # None or "onnx"
     idempotent: bool = False
+    probe: Path | None = None         # CSV of sample rows, resolved against the config's folder
     options: Mapping[str, Any] = field(default_factory=dict)
     model: str = ""                   # filled in from the enclosing model
     prefix: str = ""
@@ -94,13 +95,16 @@ class ServerSettings:
     max_request_bytes: int = 32 * 1024 * 1024
     max_rows: int = 100_000
     preload: bool = True
+    strict_load: bool = False
     public_health: bool = True
     public_metrics: bool = True
     metrics: bool = True
+    metrics_dir: str | None = None
     access_log: bool = True
     log_format: str = "auto"
     state_dir: Path | None = None
-    allow_header_pinning: bool = True
+    header_pinning: str = "permission"
+    default_model: str | None = None
 
 
 @dataclass(frozen=True)
@@ -110,7 +114,7 @@ class Config:
     models: tuple[ModelSpec, ...]
     server: ServerSettings = ServerSettings()
     prefixes: Mapping[str, PrefixSpec] = field(default_factory=dict)
-    auth: Mapping[str, Any] | None = None      # None: auth switched off explicitly
+    auth: Mapping[str, Any] | None = None      # None: auth switched off explicitly ("auth: none")
     registry: Mapping[str, Any] = field(default_factory=dict)
     deployment: Mapping[str, Any] = field(default_factory=dict)
     accelerate: str | None = None
