@@ -1,0 +1,369 @@
+"""The onnx adapter with real onnxruntime sessions on models built in tmp_path."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+import queue
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from veneer.adapters.onnx import OnnxAdapter
+from veneer.wrapper.batch import Batch
+from veneer.wrapper.errors import ArtifactError, ConfigError, InvalidInput, ModelNotReady
+
+from .conftest import LINEAR_B, LINEAR_W, linear_model, sha256_of, spec
+from .contract import AdapterContractTests
+
+ROWS = [[1.0, 2.0, 3.0], [0.0, 0.0, 0.0], [-1.5, 0.25, 4.0]]
+EXPECTED = (np.array(ROWS, dtype=np.float32) @ LINEAR_W + LINEAR_B)
+
+
+def onnx_adapter(path: Path, **kw) -> OnnxAdapter:
+    return OnnxAdapter(spec("onnx", path=path, **kw))
+
+
+def loaded(path: Path, **kw) -> OnnxAdapter:
+    adapter = onnx_adapter(path, **kw)
+    adapter.load()
+    return adapter
+
+
+class TestOnnxLinearContract(AdapterContractTests):
+    @pytest.fixture
+    def adapter(self, linear_onnx):
+        return onnx_adapter(linear_onnx, sha256=sha256_of(linear_onnx))
+
+    @pytest.fixture
+    def good_batch(self):
+        return Batch(columns=["a", "b", "c"], rows=ROWS)
+
+    @pytest.fixture
+    def bad_batch(self):
+        return Batch(columns=["a", "b"], rows=[[1.0, 2.0]])
+
+
+class TestOnnxSklearnContract(AdapterContractTests):
+    @pytest.fixture
+    def adapter(self, sklearn_onnx):
+        return onnx_adapter(sklearn_onnx)
+
+    @pytest.fixture
+    def good_batch(self, iris_like):
+        return Batch(tensors={"X": iris_like[0][:5]})
+
+    @pytest.fixture
+    def bad_batch(self):
+        return Batch(tensors={"X": np.array([["a", "b", "c", "d"]])})
+
+
+# -- inputs ---------------------------------------------------------------------------------
+
+def test_float64_rows_are_cast_to_the_models_float32(linear_onnx):
+    out = loaded(linear_onnx).predict(Batch(columns=["a", "b", "c"], rows=ROWS))
+    assert out["y"].dtype == np.float32
+    np.testing.assert_allclose(out["y"], EXPECTED, rtol=1e-6)
+    assert out["y"][0, 0] == pytest.approx(1 + 4 - 3 + 0.5)
+
+
+def test_integer_rows_and_a_tensor_under_another_name_are_accepted(linear_onnx):
+    adapter = loaded(linear_onnx)
+    ints = adapter.predict(Batch(columns=["a", "b", "c"], rows=[[1, 2, 3]]))
+    np.testing.assert_allclose(ints["y"], [[2.5]])
+    other = adapter.predict(Batch(tensors={"features": np.array(ROWS, dtype=np.float64)}))
+    np.testing.assert_allclose(other["y"], EXPECTED, rtol=1e-6)
+
+
+def test_one_1d_tensor_per_column_is_stacked_for_a_single_input_model(linear_onnx):
+    cols = np.array(ROWS).T
+    out = loaded(linear_onnx).predict(Batch(tensors={"a": cols[0], "b": cols[1], "c": cols[2]}))
+    np.testing.assert_allclose(out["y"], EXPECTED, rtol=1e-6)
+
+
+def test_multi_input_model_takes_named_tensors_and_returns_every_output(two_input_onnx):
+    adapter = loaded(two_input_onnx)
+    out = adapter.predict(Batch(tensors={"amount": np.array([[1.0, 2.0], [3.0, -10.0]]),
+                                         "count": np.array([2, 1])}))
+    assert list(out) == ["total", "positive"]
+    np.testing.assert_allclose(out["total"], [[6.0], [-7.0]])
+    assert out["positive"].tolist() == [[True], [False]]
+    meta = adapter.metadata()
+    assert [(t.name, t.datatype, t.shape) for t in meta.inputs] == [("amount", "FP32", (-1, 2)),
+                                                                    ("count", "INT64", (-1, 1))]
+    assert [(t.name, t.datatype) for t in meta.outputs] == [("total", "FP32"), ("positive", "BOOL")]
+
+
+def test_multi_input_model_names_the_missing_input(two_input_onnx):
+    with pytest.raises(InvalidInput) as info:
+        loaded(two_input_onnx).predict(Batch(tensors={"amount": np.ones((1, 2)), "cnt": np.ones((1, 1))}))
+    assert "missing ['count']" in str(info.value) and "unexpected ['cnt']" in str(info.value)
+    assert "count INT64[-1, 1]" in str(info.value)
+
+
+def test_shape_mismatch_is_422_naming_input_expected_and_sent_shapes(linear_onnx):
+    with pytest.raises(InvalidInput) as info:
+        loaded(linear_onnx).predict(Batch(tensors={"x": np.ones((2, 2), dtype=np.float32)}))
+    msg = str(info.value)
+    assert "'x'" in msg and "[-1, 3]" in msg and "[2, 2]" in msg
+    assert info.value.status == 422
+
+
+def test_wrong_type_is_422_naming_input_and_type(two_input_onnx, linear_onnx):
+    with pytest.raises(InvalidInput) as info:
+        loaded(two_input_onnx).predict(Batch(tensors={"amount": np.ones((1, 2)), "count": np.array([[1.5]])}))
+    assert "'count'" in str(info.value) and "INT64" in str(info.value) and "float64" in str(info.value)
+    with pytest.raises(InvalidInput, match="'x' expects FP32"):
+        loaded(linear_onnx).predict(Batch(columns=["a", "b", "c"], rows=[["one", "two", "three"]]))
+
+
+def test_sklearn_classifier_outputs_match_sklearn(sklearn_onnx, iris_like):
+    X, _, clf = iris_like
+    adapter = loaded(sklearn_onnx)
+    out = adapter.predict(Batch(columns=["a", "b", "c", "d"], rows=X[:10].tolist()))
+    assert out["output_label"].tolist() == clf.predict(X[:10]).tolist()
+    # ZipMap's list of {class: probability} dicts comes back as a [rows, classes] array
+    assert out["output_probability"].shape == (10, 3)
+    np.testing.assert_allclose(out["output_probability"], clf.predict_proba(X[:10]), atol=1e-5)
+    outputs = {t.name: (t.datatype, t.shape) for t in adapter.metadata().outputs}
+    assert outputs == {"output_label": ("INT64", (-1,)), "output_probability": ("FP32", (-1, -1))}
+
+
+def test_predict_before_load_is_not_ready(linear_onnx):
+    with pytest.raises(ModelNotReady):
+        onnx_adapter(linear_onnx).predict(Batch(columns=["a", "b", "c"], rows=ROWS))
+
+
+# -- options --------------------------------------------------------------------------------
+
+def test_unavailable_provider_falls_back_to_cpu_with_a_warning(linear_onnx, caplog):
+    import onnxruntime as ort
+
+    if "CUDAExecutionProvider" in ort.get_available_providers():
+        pytest.skip("CUDA is available here; the fallback path cannot be shown")
+    with caplog.at_level(logging.WARNING, logger="veneer.adapters.onnx"):
+        adapter = loaded(linear_onnx, options={"providers": ["CUDAExecutionProvider"]})
+    extra = adapter.metadata().extra
+    assert extra["providers"] == ["CPUExecutionProvider"]
+    assert "CUDAExecutionProvider" in extra["warnings"][0] and "onnxruntime-gpu" in extra["warnings"][0]
+    assert any("CUDAExecutionProvider" in r.getMessage() for r in caplog.records)
+    np.testing.assert_allclose(adapter.predict(Batch(columns=list("abc"), rows=ROWS))["y"], EXPECTED, rtol=1e-6)
+
+
+def test_unknown_provider_is_a_config_error_listing_known_ones(linear_onnx):
+    with pytest.raises(ConfigError, match="GPUProvider.*CPUExecutionProvider"):
+        loaded(linear_onnx, options={"providers": ["GPUProvider"]})
+
+
+def test_thread_options_reach_the_session(linear_onnx):
+    default = loaded(linear_onnx).metadata().extra
+    assert default["intra_op_threads"] == 1
+    assert loaded(linear_onnx, options={"intra_op_threads": 2}).metadata().extra["intra_op_threads"] == 2
+    assert default["opsets"] == {"ai.onnx": 17} and default["producer"] == "veneer-tests"
+
+
+# -- artifacts (CASES 67, 68) -----------------------------------------------------------------
+
+def save_external(folder: Path, location: str = "weights.bin") -> Path:
+    """The linear model with every initializer in an external file ``location``."""
+    import onnx
+
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / "model.onnx"
+    onnx.save_model(linear_model(), str(path), save_as_external_data=True,
+                    all_tensors_to_one_file=True, location=location, size_threshold=0)
+    return path
+
+
+def point_external_data(path: Path, location: str) -> None:
+    """Rewrite every external-data ``location`` in the saved model (what an attacker would ship)."""
+    import onnx
+
+    model = onnx.load_model(str(path), load_external_data=False)
+    for t in model.graph.initializer:
+        for entry in t.external_data:
+            if entry.key == "location":
+                entry.value = location
+    path.write_bytes(model.SerializeToString())
+
+
+@pytest.fixture
+def no_session(monkeypatch):
+    """Fail the test if onnxruntime is ever asked to build a session (refusals come first)."""
+    import onnxruntime
+
+    def refuse(*a, **kw):
+        raise AssertionError("InferenceSession was created for a model that should have been refused")
+
+    monkeypatch.setattr(onnxruntime, "InferenceSession", refuse)
+
+
+def test_external_data_inside_the_folder_loads(tmp_path):
+    path = save_external(tmp_path / "m")
+    assert (tmp_path / "m" / "weights.bin").stat().st_size > 0
+    out = loaded(path).predict(Batch(columns=list("abc"), rows=ROWS))
+    np.testing.assert_allclose(out["y"], EXPECTED, rtol=1e-6)
+
+
+@pytest.mark.parametrize("how", ["dotdot", "absolute", "symlink_out", "hardlink", "symlink_dir_out"])
+def test_external_data_escaping_the_folder_is_refused_before_ort(tmp_path, how, no_session):
+    path = save_external(tmp_path / "m")
+    weights = tmp_path / "m" / "weights.bin"
+    outside = tmp_path / "outside" / "weights.bin"  # a valid weights file: only the path is wrong
+    outside.parent.mkdir()
+    outside.write_bytes(weights.read_bytes())
+    if how == "dotdot":
+        point_external_data(path, "../outside/weights.bin")
+    elif how == "absolute":
+        point_external_data(path, str(outside))
+    elif how == "symlink_out":
+        weights.unlink()
+        weights.symlink_to(outside)
+    elif how == "symlink_dir_out":
+        (tmp_path / "m" / "sub").symlink_to(outside.parent)
+        point_external_data(path, "sub/weights.bin")
+    else:
+        weights.unlink()
+        os.link(outside, weights)
+    with pytest.raises(ArtifactError) as info:
+        onnx_adapter(path).load()
+    assert info.value.code == "external_data_escape"
+    assert "weights.bin" in str(info.value) and "inside the model's folder" in str(info.value)
+
+
+def test_etc_passwd_location_is_refused(tmp_path, no_session):
+    path = save_external(tmp_path / "a" / "b")
+    point_external_data(path, "../../etc/passwd")
+    with pytest.raises(ArtifactError, match=r"'\.\./\.\./etc/passwd'.*climbs out") as info:
+        onnx_adapter(path).load()
+    assert info.value.code == "external_data_escape"
+
+
+def test_external_data_out_of_file_bounds_is_corrupt(tmp_path):
+    path = save_external(tmp_path / "m")
+    (tmp_path / "m" / "weights.bin").write_bytes(b"\0" * 4)
+    with pytest.raises(ArtifactError, match="bytes") as info:
+        onnx_adapter(path).load()
+    assert info.value.code == "corrupt_model"
+
+
+@pytest.mark.parametrize("content, code", [
+    (b"\x08\x07garbage\xff\xff\x00\x01", "corrupt_model"),
+    (b"", "corrupt_model"),
+    (b"not an onnx model at all, just text\n", "corrupt_model"),
+])
+def test_corrupt_file_is_refused_with_a_reason(tmp_path, content, code):
+    path = tmp_path / "bad.onnx"
+    path.write_bytes(content)
+    with pytest.raises(ArtifactError) as info:
+        onnx_adapter(path).load()
+    assert info.value.code == code
+    msg = str(info.value)
+    assert "bad.onnx" in msg and ("Re-export" in msg or "Point `path:`" in msg), msg
+
+
+def test_truncated_model_is_corrupt(tmp_path, linear_onnx):
+    path = tmp_path / "cut.onnx"
+    path.write_bytes(linear_onnx.read_bytes()[:-25])
+    with pytest.raises(ArtifactError) as info:
+        onnx_adapter(path).load()
+    assert info.value.code == "corrupt_model"
+
+
+def test_unsupported_opset_is_refused(tmp_path):
+    import onnx
+
+    path = tmp_path / "future.onnx"
+    onnx.save_model(linear_model(opset=99), str(path))
+    with pytest.raises(ArtifactError, match=r"opsets \{'ai.onnx': 99\}.*up to \d+") as info:
+        onnx_adapter(path).load()
+    assert info.value.code == "unsupported_opset"
+    assert "/onnxruntime_src" not in str(info.value)
+
+
+def test_custom_op_is_refused(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Frobnicate", ["x"], ["y"], domain="acme.ops")], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [None, 2])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [None, 2])])
+    path = tmp_path / "custom.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17),
+                                                            helper.make_opsetid("acme.ops", 1)]), str(path))
+    with pytest.raises(ArtifactError, match="Frobnicate") as info:
+        onnx_adapter(path).load()
+    assert info.value.code == "custom_op"
+
+
+def test_sha256_pin_mismatch_is_refused(linear_onnx):
+    with pytest.raises(ArtifactError) as info:
+        onnx_adapter(linear_onnx, sha256="0" * 64).load()
+    assert info.value.code == "hash_mismatch"
+
+
+# -- fork safety (CASES 85) ------------------------------------------------------------------
+
+def _worker(adapter: OnnxAdapter, results: "multiprocessing.Queue") -> None:
+    """In a forked child: create the session here, then answer 8 concurrent requests."""
+    try:
+        assert adapter._session is None, "session existed before fork"
+        adapter.load()
+        batch_rows = [[float(i), 1.0, 2.0] for i in range(4)]
+        with ThreadPoolExecutor(8) as pool:
+            outs = list(pool.map(lambda _: adapter.predict(Batch(columns=list("abc"), rows=batch_rows))["y"],
+                                 range(8)))
+        results.put((os.getpid(), [o.tolist() for o in outs]))
+    except BaseException as e:  # report instead of dying silently
+        results.put((os.getpid(), repr(e)))
+
+
+@pytest.mark.slow
+def test_sessions_created_after_fork_answer_concurrent_requests(linear_onnx):
+    import onnxruntime  # noqa: F401  the master has ORT imported, as under `veneer serve` with preload
+
+    adapter = onnx_adapter(linear_onnx, options={"intra_op_threads": 2})
+    assert OnnxAdapter.fork_safe is False
+    ctx = multiprocessing.get_context("fork")
+    results = ctx.Queue()
+    procs = [ctx.Process(target=_worker, args=(adapter, results)) for _ in range(2)]
+    for p in procs:
+        p.start()
+    try:
+        answers = [results.get(timeout=60) for _ in procs]
+    except queue.Empty:
+        pytest.fail("a forked worker did not answer within 60 s (hang after fork?)")
+    finally:
+        for p in procs:
+            p.join(timeout=10)
+            if p.is_alive():
+                p.kill()
+    expected = (np.array([[float(i), 1.0, 2.0] for i in range(4)], np.float32) @ LINEAR_W + LINEAR_B).tolist()
+    assert {pid for pid, _ in answers} == {p.pid for p in procs}
+    for pid, outs in answers:
+        assert isinstance(outs, list), f"worker {pid} failed: {outs}"
+        assert len(outs) == 8 and all(np.allclose(o, expected) for o in outs)
+    assert all(p.exitcode == 0 for p in procs)
+
+
+# -- the example models, when built ------------------------------------------------------------
+
+EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "legacy_models"
+
+
+@pytest.mark.parametrize("model", sorted(EXAMPLES.glob("*/build/*.onnx")) or [None],
+                         ids=lambda p: p.parent.parent.name if p else "none")
+def test_example_onnx_models_load_and_describe_themselves(model):
+    if model is None:
+        pytest.skip("examples/legacy_models/*/build/*.onnx not built (make examples)")
+    adapter = loaded(model)
+    meta = adapter.metadata()
+    assert meta.inputs and meta.outputs
+    first = meta.inputs[0]
+    width = first.shape[1] if len(first.shape) == 2 and first.shape[1] > 0 else 1
+    if len(meta.inputs) == 1 and first.datatype in ("FP32", "FP64"):
+        out = adapter.predict(Batch(tensors={first.name: np.zeros((2, width))}))
+        assert all(v.shape[0] == 2 for v in out.values())
