@@ -103,8 +103,13 @@ def _up_to_date(step: Step, build: Path, fingerprint: str) -> bool:
 def _run_script(step: Step, out_dir: Path) -> None:
     spec = importlib.util.spec_from_file_location(f"_veneer_example_{step.name}", HERE / step.script)
     module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    written = {Path(p).name for p in module.main(out_dir)}
+    sys.modules[spec.name] = module  # dataclasses and pickling look the module up here
+    try:
+        spec.loader.exec_module(module)
+        returned = module.main(out_dir)
+    finally:
+        sys.modules.pop(spec.name, None)
+    written = {Path(p).name for p in returned}
     if written != set(step.outputs):
         raise RuntimeError(f"{step.script} wrote {sorted(written)}, build_all.py expects {sorted(step.outputs)}; "
                            "update Step.outputs in build_all.py")
