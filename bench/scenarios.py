@@ -1,0 +1,73 @@
+"""The bench's scenarios and the ratios it prints (see run.py)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+CHURN = "churn_sample.csv"
+FOREST = "forest_sample.csv"
+
+
+@dataclass
+class Scenario:
+    """One server configuration measured with the 1-row and 100-row payloads."""
+
+    name: str
+    description: str
+    runner: Callable
+
+    def run(self, args, tmp):
+        return self.runner(args, tmp)
+
+
+def _veneer(csv: str = CHURN, **cfg):
+    def runner(args, tmp):
+        from bench.run import payloads, run_veneer
+
+        return run_veneer(args, payloads(csv), tmp, **cfg)
+    return runner
+
+
+def _baseline(csv: str = CHURN, model: str = "churn_2017.joblib"):
+    def runner(args, tmp):
+        from bench.run import payloads, run_baseline
+
+        return run_baseline(args, payloads(csv), model=model)
+    return runner
+
+
+SCENARIOS = [
+    Scenario("baseline", "hand-written Flask + gunicorn app serving the churn pickle", _baseline()),
+    Scenario("veneer", "veneer native route, churn pickle, auth off, metrics on", _veneer()),
+    Scenario("veneer-hs256", "same, HS256 token checked on every request", _veneer(auth="hs256")),
+    Scenario("veneer-rs256", "same, RS256 token checked on every request", _veneer(auth="rs256")),
+    Scenario("veneer-nometrics", "veneer with metrics off", _veneer(metrics=False)),
+    Scenario("veneer-weighted", "two versions weighted 90/10 (routing on)", _veneer(versions=2)),
+    Scenario("forest-sklearn", "100-tree forest pickle served by scikit-learn", _veneer(FOREST, model="forest_100.joblib")),
+    Scenario("forest-onnx", "same forest with accelerate: onnx, after promotion",
+             _veneer(FOREST, model="forest_100.joblib", accelerate=True)),
+]
+
+RATIOS = [
+    ("veneer / baseline", "veneer", "baseline", "issue 2 target >= 1.0"),
+    ("veneer HS256 / baseline", "veneer-hs256", "baseline", "issue 3 target >= 1.0"),
+    ("veneer RS256 / baseline", "veneer-rs256", "baseline", "issue 3 target >= 1.0"),
+    ("metrics on / off", "veneer", "veneer-nometrics", "issue 5: cost of metrics"),
+    ("weighted / single version", "veneer-weighted", "veneer", "issue 4: routing overhead"),
+    ("forest onnx / sklearn", "forest-onnx", "forest-sklearn", "issue 8 target >= 10 on 1 row"),
+]
+
+
+def print_ratios(results) -> None:
+    """Throughput ratios between scenarios measured in this run."""
+    print("\n== ratios (requests/s, this run)")
+    for label, top, bottom, note in RATIOS:
+        if top not in results or bottom not in results:
+            continue
+        cells = []
+        for payload in results[top]:
+            a, b = results[top][payload], results[bottom].get(payload)
+            if b and b.rps:
+                cells.append(f"{payload}: {a.rps / b.rps:5.2f}")
+        print(f"   {label:28} {'   '.join(cells)}   ({note})")

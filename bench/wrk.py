@@ -1,0 +1,58 @@
+"""Drive a URL with wrk on a core of its own and parse requests/s and latency percentiles."""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import subprocess
+import tempfile
+from dataclasses import dataclass
+
+_UNITS = {"us": 1e-3, "ms": 1.0, "s": 1000.0}
+
+
+@dataclass
+class Result:
+    """Throughput and latency of one wrk run."""
+
+    rps: float
+    p50_ms: float
+    p99_ms: float
+    errors: int
+
+    def row(self) -> str:
+        return f"{self.rps:10.0f} req/s   p50 {self.p50_ms:7.2f} ms   p99 {self.p99_ms:7.2f} ms"
+
+
+def lua_script(body: bytes, headers: dict[str, str]) -> str:
+    """A wrk script that POSTs ``body`` with ``headers`` and counts non-2xx answers as errors."""
+    escaped = body.decode().replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
+    lines = ['wrk.method = "POST"', f'wrk.body = "{escaped}"']
+    lines += [f'wrk.headers["{k}"] = "{v}"' for k, v in headers.items()]
+    return "\n".join(lines) + "\n"
+
+
+def run_wrk(url: str, body: bytes, headers: dict[str, str], *, seconds: int = 8, connections: int = 8,
+            core: int | None = 1) -> Result:
+    """Run wrk against ``url``; pinned to ``core`` with taskset when available."""
+    if not shutil.which("wrk"):
+        raise SystemExit("wrk is not installed: run `make bench` (it installs wrk) or apt-get install wrk")
+    with tempfile.NamedTemporaryFile("w", suffix=".lua", delete=False) as f:
+        f.write(lua_script(body, headers))
+        script = f.name
+    cmd = ["wrk", "-t1", f"-c{connections}", f"-d{seconds}s", "--latency", "-s", script, url]
+    if core is not None and shutil.which("taskset") and os.cpu_count() and os.cpu_count() > 1:
+        cmd = ["taskset", "-c", str(core)] + cmd
+    out = subprocess.run(cmd, capture_output=True, text=True, timeout=seconds + 60).stdout
+    os.unlink(script)
+    return parse(out)
+
+
+def parse(out: str) -> Result:
+    """Parse wrk's --latency output."""
+    rps = float(re.search(r"Requests/sec:\s+([\d.]+)", out).group(1))
+    pct = {m.group(1): float(m.group(2)) * _UNITS[m.group(3)]
+           for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
+    errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
+    return Result(rps=rps, p50_ms=pct.get("50", float("nan")), p99_ms=pct.get("99", float("nan")), errors=errors)

@@ -1,0 +1,128 @@
+"""``create_app(config)``: the Flask app serving every protocol for every model.
+
+No app exists at import time. Each feature keeps its state in
+``app.extensions["veneer"]`` (a ``ServerState``); the request hooks here give
+every response a request id, count it in the metrics and write one access-log
+line, including rejected requests.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+import time
+import uuid
+
+from flask import Flask, g, request
+from werkzeug.exceptions import HTTPException
+
+from veneer.wrapper.errors import VeneerError
+from veneer.wrapper.settings import Config
+
+from . import errors_http
+from .model_store import ModelStore
+from .routing import Router
+from .state import ServerState
+from .traffic_store import TrafficStore
+
+log = logging.getLogger("veneer.app")
+_REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
+
+
+def create_app(config: Config, *, store: ModelStore | None = None, load: bool = True,
+               traffic: TrafficStore | None = None) -> Flask:
+    """Build the app for ``config``; loads the models unless ``store`` or ``load=False`` says otherwise."""
+    app = Flask("veneer")
+    app.config["MAX_CONTENT_LENGTH"] = config.server.max_request_bytes
+    app.json.sort_keys = False
+    metrics = _make_metrics(config)
+    if store is None:
+        store = ModelStore(config, observer=_load_observer(metrics))
+    traffic = traffic or TrafficStore(config)
+    store.sync(traffic.specs, load_now=False)
+    if load:
+        store.load()
+    traffic.listener = store.sync
+    state = ServerState(config=config, models=store, router=Router(), traffic_source=traffic,
+                        auth=_make_auth(config), metrics=metrics)
+    app.extensions["veneer"] = state
+    _install_hooks(app, state)
+    from .protocols import register_all
+
+    register_all(app)
+    return app
+
+
+def _make_auth(config: Config):
+    if config.auth is None:  # "auth: none": the start-up log and /v2 say so
+        return None
+    from .auth import Authenticator
+
+    return Authenticator.from_config(config)
+
+
+def _make_metrics(config: Config):
+    if not config.server.metrics:
+        return None
+    from .metrics import Metrics
+
+    known = [m.qualified_name for m in config.models]
+    return Metrics(known_models=known)
+
+
+def _load_observer(metrics):
+    if metrics is None:
+        return None
+
+    def observe(lv) -> None:
+        spec = lv.spec
+        if lv.state == "ready":
+            saved = (lv.metadata.extra.get("saved_with") if lv.metadata else None) or None
+            metrics.observe_model_load(model=spec.qualified_name, version=spec.version, adapter=spec.adapter,
+                                       seconds=lv.load_seconds or 0.0, sha256=spec.sha256,
+                                       saved_with=_flat(saved))
+        else:
+            metrics.observe_load_failure(model=spec.qualified_name, version=spec.version,
+                                         reason=lv.reason_code or "load_error")
+    return observe
+
+
+def _flat(saved) -> str | None:
+    if isinstance(saved, dict):
+        return ",".join(f"{k}={v}" for k, v in sorted(saved.items())) or None
+    return saved
+
+
+def _install_hooks(app: Flask, state: ServerState) -> None:
+    access_log = state.config.server.access_log
+    metrics = state.metrics
+    if access_log:
+        from .access_log import log_request
+    else:
+        log_request = None
+
+    @app.before_request
+    def start() -> None:
+        g.start = time.perf_counter()
+        rid = request.headers.get("X-Request-ID")
+        g.request_id = rid if rid and _REQUEST_ID.match(rid) else uuid.uuid4().hex
+
+    @app.after_request
+    def finish(response):
+        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
+        elapsed = time.perf_counter() - g.get("start", time.perf_counter())
+        model = g.get("model")
+        version = g.get("version")
+        protocol = g.get("protocol") or errors_http.protocol_of_request()
+        if metrics is not None and g.get("count", True):
+            metrics.observe_request(model=model or "_none", version=version or "_none", protocol=protocol,
+                                    status=response.status_code, seconds=elapsed, rows=g.get("rows"))
+        if log_request is not None and g.get("count", True):
+            log_request(request_id=g.get("request_id"), method=request.method, path=request.path,
+                        model=model, version=version, status=response.status_code, seconds=elapsed,
+                        protocol=protocol, remote=request.remote_addr)
+        return response
+
+    app.register_error_handler(VeneerError, errors_http.handle_veneer_error)
+    app.register_error_handler(HTTPException, errors_http.handle_http_exception)
+    app.register_error_handler(Exception, errors_http.handle_unexpected)

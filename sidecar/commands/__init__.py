@@ -1,0 +1,1 @@
+"""Subcommands of the ``veneer`` CLI, one module each (see ``sidecar/cli.py``)."""

@@ -1,0 +1,184 @@
+"""The one prediction path every protocol blueprint calls.
+
+Order matters: authenticate and authorize before revealing whether a model or
+version exists (an unauthorised caller gets 403, not 404); pick the version
+from the current traffic snapshot; decode, predict, encode; stamp the version
+headers. Nothing here reads files, parses config or imports modules.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Callable
+
+from flask import Response, g, request
+
+from veneer.wrapper.batch import Batch, normalize_outputs
+from veneer.wrapper.errors import (BadRequest, InvalidInput, ModelNotFound, ModelNotReady,
+                                   UnsupportedMediaType, VeneerError)
+from veneer.wrapper.settings import ModelSpec
+
+from .model_store import LoadedVersion
+from .routing import Pick
+from .state import ServerState
+
+VERSION_HEADER = "X-Veneer-Model-Version"
+ROUTING_KEY_HEADER = "X-Veneer-Routing-Key"
+Decoder = Callable[[bytes, str], Batch]
+Encoder = Callable[[dict, "Served", Batch], tuple[bytes, str]]
+
+
+class Served:
+    """The model/version that answers one request (handed to encoders)."""
+
+    __slots__ = ("model", "loaded", "pick")
+
+    def __init__(self, model: ModelSpec, loaded: LoadedVersion, pick: Pick) -> None:
+        self.model, self.loaded, self.pick = model, loaded, pick
+
+    @property
+    def version(self) -> str:
+        """The version id that answered."""
+        return self.pick.version
+
+
+def principal_for(state: ServerState, *, prefix: str, model_name: str | None, model: ModelSpec | None,
+                  permission: str) -> Any:
+    """Authenticate and authorize; returns the principal (None when auth is off)."""
+    auth = state.auth
+    if auth is None or not auth.enabled:
+        return None
+    principal = auth.authenticate(request.headers, request.args)
+    auth.authorize(principal, prefix=prefix, model=model_name, model_spec=model, permission=permission)
+    g.principal = principal
+    return principal
+
+
+def resolve(state: ServerState, model: ModelSpec | None, *, prefix: str, name: str,
+            permission: str) -> ModelSpec:
+    """Check access, then return the model (404 only for callers allowed to know)."""
+    principal_for(state, prefix=prefix, model_name=name, model=model, permission=permission)
+    if model is None:
+        raise ModelNotFound(f"{prefix}/{name}" if prefix else name)
+    g.model = model.qualified_name
+    return model
+
+
+def choose(state: ServerState, model: ModelSpec, url_version: str | None) -> tuple[LoadedVersion, Pick]:
+    """Pick the version (URL pin, header pin, sticky key or weights) and check it is loaded."""
+    traffic = state.traffic.models[model.qualified_name]
+    header_pin = request.headers.get(VERSION_HEADER)
+    routing_key = request.headers.get(ROUTING_KEY_HEADER)
+    pick = state.router.pick(traffic, url_version=url_version, header_pin=header_pin,
+                             routing_key=routing_key, may_pin_outside=_may_pin_outside(state))
+    g.version = pick.version
+    loaded = state.models.get(model.qualified_name, pick.version)
+    if loaded is None:  # removed at run time between the snapshot and now
+        raise ModelNotReady(f"Version {pick.version!r} of {model.qualified_name!r} was just removed.",
+                            fix="Retry the request.", headers={"Retry-After": "1"})
+    if loaded.state != "ready":
+        reason = loaded.reason or "it is still loading"
+        raise ModelNotReady(f"Version {pick.version!r} of {model.qualified_name!r} is not loaded: {reason}",
+                            fix="Pin another version, or fix the artifact and restart.",
+                            version=pick.version, reason_code=loaded.reason_code)
+    return loaded, pick
+
+
+def _may_pin_outside(state: ServerState) -> bool:
+    policy = state.config.server.header_pinning
+    if policy == "any":
+        return True
+    if policy == "traffic":
+        return False
+    principal = g.get("principal")
+    if principal is None:
+        return state.auth is None or not state.auth.enabled
+    return bool({"pin", "manage"} & set(principal.permissions))
+
+
+def predict(state: ServerState, model: ModelSpec, url_version: str | None, decode: Decoder,
+            encode: Encoder, *, content_type: str | None = None) -> Response:
+    """Decode the body, run the chosen version, encode the answer with version headers."""
+    loaded, pick = choose(state, model, url_version)
+    body = read_body(state)
+    batch = decode(body, content_type if content_type is not None else request.content_type or "")
+    g.rows = batch.n_rows
+    if batch.n_rows > state.config.server.max_rows:
+        from veneer.wrapper.errors import PayloadTooLarge
+
+        raise PayloadTooLarge(f"{batch.n_rows} rows exceed the limit of {state.config.server.max_rows}.",
+                              fix="Split the request into smaller batches.")
+    batch.context = {"request_id": g.request_id, "principal": g.get("principal"), "headers": request.headers}
+    start = time.perf_counter()
+    outputs = run_predict(loaded, batch)
+    elapsed = time.perf_counter() - start
+    if state.metrics is not None:
+        state.metrics.observe_predict(model=model.qualified_name, version=pick.version, seconds=elapsed)
+    served = Served(model, loaded, pick)
+    payload, mimetype = encode(outputs, served, batch)
+    response = Response(payload, status=200, mimetype=mimetype)
+    stamp_version_headers(response, served)
+    return response
+
+
+def run_predict(loaded: LoadedVersion, batch: Batch) -> dict:
+    """Call the adapter; a legacy model's complaint about its input is the client's error (422)."""
+    try:
+        result = loaded.adapter.predict(batch)
+    except VeneerError:
+        raise
+    except (ValueError, KeyError, TypeError, IndexError) as e:
+        raise InvalidInput(f"The model rejected the input: {type(e).__name__}: {e}",
+                           fix="Check the columns and types against the model's metadata "
+                               "(GET the model URL with ?get_meta=true).") from e
+    outputs = normalize_outputs(result)
+    for name, arr in outputs.items():
+        if arr.ndim and arr.shape[0] != batch.n_rows and batch.n_rows:
+            # legacy code sometimes returns one summary value; say so rather than mis-align rows
+            raise InvalidInput(f"The model returned {arr.shape[0]} values in {name!r} for {batch.n_rows} rows.")
+    return outputs
+
+
+def stamp_version_headers(response: Response, served: Served) -> None:
+    """The model, version, stage and engine that answered, and the routing key echo."""
+    h = response.headers
+    h["X-Veneer-Model"] = served.model.qualified_name
+    h[VERSION_HEADER] = served.pick.version
+    h["X-Veneer-Model-Stage"] = served.pick.stage or "none"
+    engine = getattr(served.loaded.adapter, "engine", None)
+    if callable(engine):
+        engine = engine()
+    meta = served.loaded.metadata
+    h["X-Veneer-Engine"] = engine or (meta.platform if meta else served.loaded.spec.adapter)
+    key = request.headers.get(ROUTING_KEY_HEADER)
+    if key:
+        h[ROUTING_KEY_HEADER] = key[:256]
+
+
+def read_body(state: ServerState) -> bytes:
+    """The request body, after the encoding and size checks."""
+    encoding = request.headers.get("Content-Encoding", "").strip().lower()
+    if encoding not in ("", "identity"):
+        raise UnsupportedMediaType(f"Content-Encoding {encoding!r} is not accepted.",
+                                   fix="Send the body uncompressed (Content-Encoding: identity).")
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
+        raise UnsupportedMediaType(f"charset {charset!r} is not accepted.", fix="Send UTF-8.")
+    data = request.get_data(cache=False)  # Werkzeug enforces MAX_CONTENT_LENGTH (413), chunked included
+    if data.startswith(b"\xef\xbb\xbf"):
+        data = data[3:]
+    return data
+
+
+def require_content_type(allowed: tuple[str, ...]) -> str:
+    """The request's media type if it is one of ``allowed`` (a missing type counts as JSON)."""
+    mimetype = request.mimetype or "application/json"
+    if mimetype not in allowed:
+        raise UnsupportedMediaType(f"Content-Type {mimetype!r} is not accepted here.",
+                                   fix=f"Use one of: {', '.join(allowed)}.")
+    return mimetype
+
+
+def bad_path(message: str) -> BadRequest:
+    """A 400 for paths that try to escape their prefix."""
+    return BadRequest(message, fix="Use /models/<prefix>/<model>/ without '.', '..' or empty segments.")

@@ -1,0 +1,55 @@
+"""KServe V1 (TF-Serving style): ``GET /v1/models/{m}``, ``POST /v1/models/{m}:predict``."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from veneer.wrapper.codecs import jsonfast, kserve_v1
+
+from .. import dispatch
+from .common import json_response, lookup, mark, state
+
+bp = Blueprint("kserve_v1", __name__)
+
+
+def _model(name: str, permission: str):
+    st = state()
+    model, prefix, short = lookup(st, name)
+    return st, dispatch.resolve(st, model, prefix=prefix, name=short, permission=permission)
+
+
+@bp.get("/v1/models/<path:name>")
+def status(name: str) -> Response:
+    """V1 model status: name and readiness."""
+    mark("v1", count=False)
+    st, model = _model(name, "metadata")
+    traffic = st.traffic.models[model.qualified_name]
+    candidates = [v for v, _ in traffic.traffic] or ([traffic.latest] if traffic.latest else [])
+    ok = any((lv := st.models.get(model.qualified_name, v)) is not None and lv.ready for v in candidates)
+    return json_response({"name": model.name, "ready": ok})
+
+
+def _predict(name: str, version: str | None) -> Response:
+    mark("v1")
+    st, model = _model(name, "predict")
+    dispatch.require_content_type(("application/json",))
+
+    def decode(body: bytes, _ct: str):
+        return kserve_v1.decode_v1(jsonfast.loads(body), max_rows=st.config.server.max_rows)
+
+    def encode(outputs, served, batch):
+        return jsonfast.dumps(kserve_v1.encode_v1(outputs)), "application/json"
+
+    return dispatch.predict(st, model, version, decode, encode)
+
+
+@bp.post("/v1/models/<path:name>:predict")
+def predict(name: str) -> Response:
+    """V1 predict with ``instances`` or ``inputs``."""
+    return _predict(name, None)
+
+
+@bp.post("/v1/models/<path:name>/versions/<version>:predict")
+def predict_version(name: str, version: str) -> Response:
+    """V1 predict on one version."""
+    return _predict(name, version)
