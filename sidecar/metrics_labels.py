@@ -25,9 +25,12 @@ EXACT_CODES = frozenset({200, 201, 202, 204, 400, 401, 403, 404, 405, 406, 408, 
                          415, 422, 429, 499, 500, 501, 502, 503, 504})
 
 LOAD_FAILURE_REASONS = frozenset({
-    "hash_mismatch", "unsafe_pickle", "missing_file", "not_found", "too_large", "import_error",
-    "missing_dependency", "invalid_artifact", "corrupt", "version_mismatch", "timeout",
-    "unsupported", "permission_denied", "load_failed", "config_error"})
+    "hash_mismatch", "invalid_pin", "unsafe_pickle", "missing_file", "not_found", "not_a_file",
+    "bad_path", "path_escape", "external_data_escape", "unreadable", "too_large", "import_error",
+    "missing_dependency", "invalid_artifact", "corrupt", "corrupt_model", "unsupported_format",
+    "unsupported_opset", "unsupported_ir_version", "unsupported_output", "custom_op",
+    "version_mismatch", "timeout", "unsupported", "permission_denied", "load_failed", "load_error",
+    "config_error"})
 AUTH_FAILURE_REASONS = frozenset({
     "missing", "malformed", "expired", "not_yet_valid", "invalid_signature", "invalid_issuer",
     "invalid_audience", "missing_claim", "algorithm_not_allowed", "lifetime_exceeded", "revoked",
