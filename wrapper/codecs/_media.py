@@ -1,0 +1,35 @@
+"""Content-Type parsing shared by the codecs that accept more than one media type."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+
+from veneer.wrapper.errors import UnsupportedMediaType
+
+_UTF8 = frozenset({"utf-8", "utf8", "us-ascii", "ascii"})
+
+
+@lru_cache(maxsize=64)  # clients send the same few header values over and over
+def parse_content_type(content_type: str | None) -> tuple[str, tuple[tuple[str, str], ...]]:
+    """``"Application/JSON; charset=UTF-8"`` -> ``("application/json", (("charset", "utf-8"),))``.
+
+    A charset other than UTF-8 (or its ASCII subset) is 415: every codec reads UTF-8 only.
+    """
+    if not content_type:
+        return "", ()
+    mime, _, rest = content_type.partition(";")
+    params = []
+    for part in rest.split(";"):
+        key, sep, value = part.partition("=")
+        if sep:
+            params.append((key.strip().lower(), value.strip().strip('"').lower()))
+    charset = dict(params).get("charset")
+    if charset is not None and charset not in _UTF8:
+        raise UnsupportedMediaType(f"Charset {charset!r} is not supported.",
+                                   fix="Send the body encoded as UTF-8 (charset=utf-8).")
+    return mime.strip().lower(), tuple(params)
+
+
+def is_json(mime: str) -> bool:
+    """``application/json`` and structured-syntax ``+json`` types (and no type at all)."""
+    return mime in ("", "application/json") or mime.endswith("+json")
