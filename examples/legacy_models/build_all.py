@@ -230,9 +230,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--force", action="store_true", help="rebuild even what is up to date")
     parser.add_argument("--only", nargs="+", default=(), metavar="STEP",
                         help=f"build only these steps: {', '.join(s.name for s in STEPS)}")
+    parser.add_argument("--build", type=Path, default=BUILD, metavar="DIR",
+                        help="build folder (default: build/ next to this script)")
     args = parser.parse_args(argv)
-    print(f"building example legacy models into {BUILD}")
-    build_all(force=args.force, only=tuple(args.only))
+    print(f"building example legacy models into {args.build}")
+    build_all(force=args.force, only=tuple(args.only), build=args.build.resolve())
     return 0
 
 

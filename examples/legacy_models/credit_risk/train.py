@@ -55,7 +55,7 @@ def make_applications(n: int, rng: np.random.Generator) -> tuple[pd.DataFrame, n
     util = np.clip(rng.beta(1.6, 3.0, size=n), 0, 1).astype(np.float32)
     late = np.clip(rng.poisson(0.3 + 2.5 * util), 0, 12).astype(np.float32)
     employed = np.clip(rng.gamma(2.0, 3.0, size=n), 0, np.maximum(age - 18, 0)).round(1).astype(np.float32)
-    logit = (-2.2 - 0.012 * (age - 40) - 0.015 * (income - 58) + 3.2 * dti + 1.8 * util
+    logit = (-3.0 - 0.012 * (age - 40) - 0.015 * (income - 58) + 3.2 * dti + 1.8 * util
              + 0.45 * late - 0.05 * employed)
     y = (rng.uniform(size=n) < 1 / (1 + np.exp(-logit))).astype(np.int64)
     frame = pd.DataFrame(dict(zip(FEATURES, [age, income, dti, util, late, employed])))
