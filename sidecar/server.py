@@ -45,6 +45,10 @@ class VeneerApplication(BaseApplication):
             "post_fork": self._post_fork, "child_exit": self._child_exit, "when_ready": self._when_ready,
             "on_exit": self._on_exit, "worker_exit": self._worker_exit,
         }
+        if "control_socket_disable" in self.cfg.settings:
+            # gunicorn >= 25 opens a control socket at one fixed path per user; several
+            # instances (tests, sidecars) would fight over it, and veneer has its admin API
+            settings["control_socket_disable"] = True
         for key, value in settings.items():
             self.cfg.set(key, value)
 

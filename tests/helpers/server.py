@@ -41,7 +41,8 @@ class VeneerServer:
         self.cmd = [sys.executable, "-m", "veneer.sidecar.cli", command, str(target),
                     "--host", "127.0.0.1", "--port", str(self.port),
                     "--workers", str(workers), "--threads", str(threads), *(args or [])]
-        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", **(env or {})}
+        pythonpath = os.pathsep.join(p for p in (str(REPO), os.environ.get("PYTHONPATH")) if p)
+        self.env = {**os.environ, "PYTHONUNBUFFERED": "1", "PYTHONPATH": pythonpath, **(env or {})}
         self.ready_path = ready_path
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None

@@ -20,11 +20,7 @@ _SECTION_MODULES = {"auth": "auth", "registry": "registry", "deployment": "deplo
 
 
 def _section(name: str) -> dict[str, Any]:
-    try:
-        module = importlib.import_module(f"{__name__}.{_SECTION_MODULES[name]}")
-    except ModuleNotFoundError:  # TODO(lead): remove once every section module has landed
-        return {"description": f"{name} (schema pending)"}
-    return module.SCHEMA
+    return importlib.import_module(f"{__name__}.{_SECTION_MODULES[name]}").SCHEMA
 
 
 @lru_cache(maxsize=1)
