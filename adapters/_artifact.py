@@ -122,3 +122,114 @@ def _too_large(path: Path, size: int, cap: int, what: str) -> ArtifactError:
     return ArtifactError(f"The {what} {str(path)!r} is {size} bytes, over the {cap}-byte limit.",
                          fix="Raise the limit if this file is expected to be this large.",
                          code="too_large", size=size, limit=cap)
+
+
+# -- format sniffing -----------------------------------------------------------------------------
+
+#: Compressed containers joblib writes (``joblib.dump(..., compress=...)``), by magic bytes.
+_COMPRESSED = (
+    (b"\x1f\x8b", "gzip"),
+    (b"BZh", "bz2"),
+    (b"\xfd7zXZ\x00", "xz"),
+    (b"\x5d\x00\x00", "lzma"),
+    (b"\x04\x22\x4d\x18", "lz4"),
+)
+#: Formats the pickle loader must refuse by name instead of guessing.
+_FOREIGN = (
+    (b"PK\x03\x04", "a ZIP archive (a PyTorch checkpoint, a .skops file, an .npz or a Keras file)"),
+    (b"PK\x05\x06", "an empty ZIP archive"),
+    (b"\x93NUMPY", "a NumPy .npy array file"),
+    (b"\x89HDF\r\n\x1a\n", "an HDF5 file (Keras .h5?)"),
+    (b"ZF", "a joblib < 0.10 multi-file dump"),
+    (b"\x7fELF", "an executable"),
+    (b"7z\xbc\xaf\x27\x1c", "a 7-Zip archive"),
+)
+#: First opcodes a protocol 0/1 pickler writes for an object: MARK, GLOBAL, EMPTY_LIST, EMPTY_DICT.
+_OLD_PICKLE_START = b"(c]}"
+
+
+def sniff_format(data: bytes, *, what: str = "artifact") -> str:
+    """``"pickle"`` or a compressor name (``zlib``, ``gzip``, ``bz2``, ``xz``, ``lzma``, ``lz4``).
+
+    Anything else is refused with ``ArtifactError(code="unsupported_format")`` that names
+    what the bytes look like: a loader must never fall back to unpickling unknown bytes.
+    """
+    if len(data) >= 2 and data[0] == 0x80 and 2 <= data[1] <= 5:
+        return "pickle"
+    for magic, name in _COMPRESSED:
+        if data.startswith(magic):
+            return name
+    # joblib's zlib files are a bare zlib stream: CMF 0x78 and a header checksum
+    if len(data) >= 2 and data[0] == 0x78 and (data[0] * 256 + data[1]) % 31 == 0:
+        return "zlib"
+    for magic, name in _FOREIGN:
+        if data.startswith(magic):
+            raise ArtifactError(f"The {what} is {name}, not a pickle or joblib file.",
+                                fix="Use the adapter made for that format, or re-save the model with joblib.dump.",
+                                code="unsupported_format")
+    if data[:1] and data[:1] in _OLD_PICKLE_START:
+        return "pickle"
+    if data[:1] == b"\x80":
+        raise ArtifactError(f"The {what} uses pickle protocol {data[1] if len(data) > 1 else '?'}, "
+                            "which this Python cannot read.",
+                            fix="Re-save it with protocol 2 to 5.", code="unsupported_format")
+    head = data[:8].hex(" ") or "nothing (empty file)"
+    raise ArtifactError(f"The {what} is not a pickle or joblib file (it starts with {head}).",
+                        fix="Check the path; ONNX, MLflow and skops models have their own adapters.",
+                        code="unsupported_format")
+
+
+def decompress_capped(data: bytes, method: str, *, max_bytes: int = DEFAULT_MAX_BYTES,
+                      what: str = "artifact") -> bytes:
+    """Inflate a joblib-compressed artifact in memory, refusing to grow past ``max_bytes``.
+
+    The cap is what stops a small compressed file from inflating to exhaust memory.
+    """
+    import bz2
+    import lzma
+    import zlib
+
+    if method in ("zlib", "gzip"):
+        d = zlib.decompressobj(wbits=31 if method == "gzip" else 15)
+        out = _bounded(d.decompress, data, max_bytes, what)
+        done, rest = d.eof, d.unconsumed_tail
+    elif method == "bz2":
+        d = bz2.BZ2Decompressor()
+        out = _bounded(d.decompress, data, max_bytes, what)
+        done, rest = d.eof, b""
+    elif method in ("xz", "lzma"):
+        d = lzma.LZMADecompressor()
+        out = _bounded(d.decompress, data, max_bytes, what)
+        done, rest = d.eof, b""
+    elif method == "lz4":
+        try:
+            import lz4.frame
+        except ImportError as e:
+            raise ArtifactError(f"The {what} is lz4-compressed and the lz4 package is not installed.",
+                                fix="pip install lz4", code="missing_dependency") from e
+        d = lz4.frame.LZ4FrameDecompressor()
+        out = _bounded(d.decompress, data, max_bytes, what)
+        done, rest = d.eof, b""
+    else:
+        raise ValueError(f"unknown compression {method!r}")
+    if len(out) > max_bytes or rest:
+        raise _too_large_inflated(what, method, max_bytes)
+    if not done:
+        raise ArtifactError(f"The {what} is a truncated {method} stream.",
+                            fix="Copy the file again; it was cut short.", code="corrupt")
+    return out
+
+
+def _bounded(decompress, data: bytes, cap: int, what: str) -> bytes:
+    import zlib
+
+    try:
+        return decompress(data, max_length=cap + 1)
+    except (OSError, EOFError, ValueError, RuntimeError, zlib.error) as e:  # each library its own type
+        raise ArtifactError(f"The {what} cannot be decompressed: {e}.",
+                            fix="Copy the file again; it is damaged.", code="corrupt") from e
+
+
+def _too_large_inflated(what: str, method: str, cap: int) -> ArtifactError:
+    return ArtifactError(f"The {what} inflates past the {cap}-byte limit ({method}).",
+                         fix="Raise the limit if this model really is that large.", code="too_large")
