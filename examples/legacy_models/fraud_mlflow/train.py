@@ -24,6 +24,7 @@ Run alone: ``python fraud_mlflow/train.py [--out DIR]``.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import logging
 import os
 import shutil
@@ -42,12 +43,18 @@ CATEGORIES = ["grocery", "fuel", "online", "travel", "electronics", "restaurant"
 N_TRAIN, N_HOLDOUT, N_SAMPLE = 5000, 500, 20
 
 
-def _quiet_offline_mlflow() -> None:
-    # set before mlflow is imported: telemetry and tracking must never leave the machine
-    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
-    os.environ.setdefault("DO_NOT_TRACK", "true")
-    logging.getLogger("mlflow").setLevel(logging.ERROR)
-    warnings.filterwarnings("ignore", module="mlflow")
+@contextlib.contextmanager
+def _quiet_mlflow():
+    """Silence MLflow's logger and warnings while saving, then restore them (build_all may run in pytest)."""
+    logger = logging.getLogger("mlflow")
+    level = logger.level
+    logger.setLevel(logging.ERROR)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            yield
+    finally:
+        logger.setLevel(level)
 
 
 def make_transactions(n: int, rng: np.random.Generator) -> pd.DataFrame:
@@ -70,7 +77,9 @@ def make_transactions(n: int, rng: np.random.Generator) -> pd.DataFrame:
 
 def main(out_dir: Path) -> list[Path]:
     """Train the classifier and save ``mlflow_fraud/`` plus the sample and holdout CSVs in ``out_dir``."""
-    _quiet_offline_mlflow()
+    # set before mlflow is imported: telemetry must never leave the machine
+    os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")
+    os.environ.setdefault("DO_NOT_TRACK", "true")
     import mlflow.sklearn
     from mlflow.models import infer_signature
     from sklearn.compose import ColumnTransformer
@@ -78,7 +87,6 @@ def main(out_dir: Path) -> list[Path]:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import OneHotEncoder, StandardScaler
 
-    logging.getLogger("mlflow").setLevel(logging.ERROR)  # again: importing mlflow resets its level
     out_dir.mkdir(parents=True, exist_ok=True)
     data = make_transactions(N_TRAIN + N_HOLDOUT, np.random.default_rng(SEED))
     train, holdout = data.iloc[:N_TRAIN], data.iloc[N_TRAIN:]
@@ -95,14 +103,15 @@ def main(out_dir: Path) -> list[Path]:
     model_dir = out_dir / "mlflow_fraud"
     if model_dir.exists():  # save_model refuses an existing directory
         shutil.rmtree(model_dir)
-    mlflow.sklearn.save_model(
-        pipe, str(model_dir),
-        signature=infer_signature(train[FEATURES], pipe.predict(train[FEATURES])),
-        input_example=example,
-        pip_requirements=["scikit-learn", "pandas", "numpy"],
-        # cloudpickle (model.pkl) is what MLflow 1.x/2.x wrote, so this is the legacy layout;
-        # MLflow 3 would default to skops, which refuses tree models without a trust list
-        serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
+    with _quiet_mlflow():
+        mlflow.sklearn.save_model(
+            pipe, str(model_dir),
+            signature=infer_signature(train[FEATURES], pipe.predict(train[FEATURES])),
+            input_example=example,
+            pip_requirements=["scikit-learn", "pandas", "numpy"],
+            # cloudpickle (model.pkl) is what MLflow 1.x/2.x wrote, so this is the legacy layout;
+            # MLflow 3 would default to skops, which refuses tree models without a trust list
+            serialization_format=mlflow.sklearn.SERIALIZATION_FORMAT_CLOUDPICKLE)
 
     holdout[FEATURES].head(N_SAMPLE).to_csv(out_dir / "fraud_sample.csv", index=False)
     holdout[FEATURES + [LABEL]].to_csv(out_dir / "fraud_holdout.csv", index=False)
