@@ -7,6 +7,7 @@ tests run on a fresh checkout and say exactly what each model computes.
 from __future__ import annotations
 
 import hashlib
+import os
 from pathlib import Path
 from typing import Any
 
@@ -107,3 +108,61 @@ def sklearn_onnx(tmp_path_factory: pytest.TempPathFactory, iris_like: Any) -> Pa
     path = tmp_path_factory.mktemp("onnx-sklearn") / "clf.onnx"
     path.write_bytes(to_onnx(clf, X[:1].astype(np.float32), target_opset=15).SerializeToString())
     return path
+
+
+# -- MLflow ---------------------------------------------------------------------------------
+
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")  # tests talk to 127.0.0.1 only
+FRAUD_COLUMNS = ["amount", "hour", "foreign"]
+PIP = ["scikit-learn", "pandas"]  # given explicitly so MLflow does not spawn a process to infer them
+
+
+@pytest.fixture(scope="session")
+def fraud_model() -> tuple[Any, Any]:
+    """A scikit-learn classifier on a named DataFrame (double, long, long) and its training frame."""
+    import pandas as pd
+    from sklearn.linear_model import LogisticRegression
+
+    rng = np.random.RandomState(1)
+    frame = pd.DataFrame({"amount": rng.rand(80) * 100, "hour": rng.randint(0, 24, 80).astype(np.int64),
+                          "foreign": rng.randint(0, 2, 80).astype(np.int64)})
+    y = ((frame.amount > 60) & (frame.foreign == 1)).astype(np.int64)
+    return LogisticRegression(max_iter=500).fit(frame, y), frame
+
+
+@pytest.fixture(scope="session")
+def mlflow_sklearn_dir(tmp_path_factory: pytest.TempPathFactory, fraud_model: Any) -> Path:
+    """``mlflow.sklearn.save_model`` of the fraud classifier, with an inferred signature."""
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    clf, frame = fraud_model
+    path = tmp_path_factory.mktemp("mlflow-local") / "fraud"
+    mlflow.sklearn.save_model(clf, str(path), signature=infer_signature(frame, clf.predict(frame)),
+                              pip_requirements=PIP)
+    return path
+
+
+@pytest.fixture(scope="session")
+def mlflow_registry(tmp_path_factory: pytest.TempPathFactory, fraud_model: Any) -> str:
+    """A real MLflow tracking + registry in a SQLite file: model ``fraud`` v1 (alias champion), v2."""
+    import mlflow
+    import mlflow.sklearn
+    from mlflow import MlflowClient
+    from mlflow.models import infer_signature
+    from mlflow.tracking._tracking_service.utils import _use_tracking_uri
+
+    clf, frame = fraud_model
+    root = tmp_path_factory.mktemp("mlflow-registry")
+    uri = f"sqlite:///{root / 'registry.db'}"
+    client = MlflowClient(tracking_uri=uri, registry_uri=uri)
+    experiment = client.create_experiment("veneer-tests", artifact_location=(root / "artifacts").as_uri())
+    signature = infer_signature(frame, clf.predict(frame))
+    # the fluent API reads the process-wide URI (the registry defaults to it); restored after
+    with _use_tracking_uri(uri):
+        for _ in range(2):
+            with mlflow.start_run(experiment_id=experiment):
+                mlflow.sklearn.log_model(clf, name="model", signature=signature, pip_requirements=PIP,
+                                         registered_model_name="fraud")
+    client.set_registered_model_alias("fraud", "champion", "1")
+    return uri
