@@ -9,10 +9,11 @@ Order of checks (cheap and key-free first, so junk never reaches the key source)
    ``typ`` an access-token type, ``kid`` a short string; ``jku``/``x5u``/``jwk``/``x5c``
    are ignored;
 4. the key for ``kid`` (may fetch the JWKS, within its limits);
-5. PyJWT: signature, then ``exp``/``nbf``/``iat`` with leeway, ``iss``, ``aud`` and the
-   required claims (``options={"require": [...]}``);
-6. veneer's own checks: strict claim types, lifetime ``exp - iat``, ``typ``/``token_use``
-   claims, the shape of ``scope``/``perm``/``groups``/``gid``, and the revocation list.
+5. PyJWT: signature, ``iss``, ``aud`` and the required claims (``options={"require": [...]}``);
+6. veneer's own checks: ``exp``/``nbf``/``iat`` must be JSON numbers (PyJWT would ``int()``
+   a string or a boolean) and are compared like PyJWT does (``exp <= now - leeway`` is
+   expired, ``nbf``/``iat > now + leeway`` immature); lifetime ``exp - iat``;
+   ``typ``/``token_use`` claims; the revocation list.
 """
 
 from __future__ import annotations
@@ -22,7 +23,8 @@ import binascii
 import json
 import math
 import re
-from typing import Any, Mapping
+import time
+from typing import Any, Callable, Mapping
 
 import jwt
 from jwt import exceptions as jx
@@ -35,7 +37,7 @@ from .settings import AuthSettings
 MAX_TOKEN_BYTES = 8000
 _SHAPE = re.compile(r"\A[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
 _MAX_KID = 256
-_KID_OK = re.compile(r"\A[\x21-\x7e]{1,256}\Z")
+_KID_OK = re.compile(r"\A[\x20-\x7e]{1,256}\Z")  # printable ASCII, short
 
 
 def header_value(headers: Mapping[str, str], name: str) -> str | None:
@@ -108,13 +110,17 @@ def _is_number(value: Any) -> bool:
 class Verifier:
     """Verifies tokens against one ``AuthSettings`` and key source; returns the claims."""
 
-    def __init__(self, settings: AuthSettings, key_source: KeySource, denylist: Any = None) -> None:
+    def __init__(self, settings: AuthSettings, key_source: KeySource, denylist: Any = None,
+                 wallclock: Callable[[], float] = time.time) -> None:
         self.settings = settings
+        self.wallclock = wallclock
         self.key_source = key_source
         self.denylist = denylist
         self._jwt = jwt.PyJWT()
+        # time claims are checked below, after their types (see the module docstring)
         self._options = {"require": list(settings.required_claims), "strict_aud": False,
-                         "verify_signature": True, "enforce_minimum_key_length": True}
+                         "verify_signature": True, "enforce_minimum_key_length": True,
+                         "verify_exp": False, "verify_nbf": False, "verify_iat": False}
         aud = settings.audiences
         self._audience = aud[0] if len(aud) == 1 else list(aud)
         # a tuple, never a bare string: "iss in 'https://idp...'" would be a substring test
@@ -131,7 +137,7 @@ class Verifier:
         if typ is not None and not self._type_ok(typ):
             raise TokenRejected("bad_type", "typ header")
         kid = header.get("kid")
-        if kid is not None and (not isinstance(kid, str) or not _KID_OK.match(kid)):
+        if "kid" in header and (not isinstance(kid, str) or not _KID_OK.match(kid)):
             raise TokenRejected("bad_kid")
         return alg, kid
 
@@ -164,6 +170,11 @@ class Verifier:
         for name in ("sub", "iss", "jti"):
             if name in claims and (not isinstance(claims[name], str) or not claims[name]):
                 raise TokenRejected("bad_claim", f"{name} must be a non-empty string")
+        now, leeway = self.wallclock(), self.settings.leeway
+        if claims["iat"] > now + leeway or ("nbf" in claims and claims["nbf"] > now + leeway):
+            raise TokenRejected("immature")
+        if claims["exp"] <= now - leeway:
+            raise TokenRejected("expired")
         if claims["exp"] - claims["iat"] > self.settings.max_lifetime_seconds:
             raise TokenRejected("lifetime_exceeded", f"at most {self.settings.max_lifetime_seconds}s")
         if claims["exp"] < claims["iat"]:
