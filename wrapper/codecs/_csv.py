@@ -143,7 +143,8 @@ def format_csv(outputs: Mapping[str, Any]) -> bytes:
         raise VeneerError(f"Outputs have different row counts ({dict(zip(names, map(len, columns)))});"
                           " they cannot form one CSV table.", code="unserialisable_output")
     buf = io.StringIO()
-    writer = csv.writer(buf, lineterminator="\n")
+    # RFC 4180 line ends: with "\n" alone, csv leaves a bare CR in a cell unquoted
+    writer = csv.writer(buf, lineterminator="\r\n")
     writer.writerow([safe_cell(n) for n in names])
     writer.writerows(zip(*columns))
     return buf.getvalue().encode("utf-8")
