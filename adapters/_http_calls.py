@@ -173,23 +173,47 @@ class Caller:
                                       reason="connection_reset"), retriable=self.a.idempotent)
 
     def _read(self, resp: Any, deadline: Deadline, cap: int) -> bytes:
+        """The body, counted against ``cap`` and cut at the deadline even if it trickles in."""
         import requests
+        from urllib3.exceptions import HTTPError as Urllib3Error
 
         length = resp.headers.get("Content-Length", "")
         if length.isdigit() and int(length) > cap:
             raise _Failure(self._too_large(), breaker=ALIVE)
+        raw = resp.raw
+        read1 = getattr(raw, "read1", None)
+        if read1 is None:  # an injected transport's body: no socket to watch
+            return self._read_chunks(resp, deadline, cap)
+        conn = getattr(raw, "connection", None)
         buf = bytearray()
         try:
-            for chunk in resp.iter_content(64 * 1024):
+            while True:
+                remaining = deadline.remaining()
+                if remaining <= 0:
+                    raise _Failure(self._deadline_error())
+                # each read may only wait for what is left of the deadline; once the body is
+                # complete urllib3 has released the connection (maybe to another thread): hands off
+                if conn is not None and raw.connection is conn and conn.sock is not None:
+                    conn.sock.settimeout(min(self.t["read"], remaining))
+                chunk = read1(64 * 1024, decode_content=True)
+                if not chunk:
+                    return bytes(buf)
                 buf += chunk
                 if len(buf) > cap:
                     raise _Failure(self._too_large(), breaker=ALIVE)
-                if deadline.expired:
-                    raise _Failure(self._deadline_error())
-        except requests.exceptions.RequestException as e:
-            timeout = "timed out" in str(e).lower() or "timeout" in type(_cause(e)).__name__.lower()
+        except (Urllib3Error, requests.exceptions.RequestException, OSError) as e:
+            timeout = "timed out" in str(e).lower() or "timeout" in type(e).__name__.lower()
             raise _Failure(self._deadline_error() if timeout else UpstreamError(
-                f"The answer of {self.a.upstream} was cut off ({_cause(e)}).", reason="incomplete_answer")) from e
+                f"The answer of {self.a.upstream} was cut off ({e}).", reason="incomplete_answer")) from e
+
+    def _read_chunks(self, resp: Any, deadline: Deadline, cap: int) -> bytes:
+        buf = bytearray()
+        for chunk in resp.iter_content(64 * 1024):
+            buf += chunk
+            if len(buf) > cap:
+                raise _Failure(self._too_large(), breaker=ALIVE)
+            if deadline.expired:
+                raise _Failure(self._deadline_error())
         return bytes(buf)
 
     def _too_large(self) -> UpstreamError:

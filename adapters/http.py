@@ -123,9 +123,18 @@ class HttpAdapter(BaseAdapter):
 
     def unload(self) -> None:
         """Close pooled connections."""
-        if self.session is not None:
-            self.session.close()
-            self.session = None
+        session, self.session = self.session, None
+        if session is None:
+            return
+        # urllib3 2.x PoolManager.clear() only forgets its pools (closed whenever they are
+        # garbage-collected); close them here so their sockets go away now.
+        for mounted in {id(m): m for m in session.adapters.values()}.values():
+            pools = getattr(getattr(mounted, "poolmanager", None), "pools", None)
+            for key in list(pools.keys()) if pools is not None else ():
+                pool = pools.get(key)
+                if pool is not None:
+                    pool.close()
+        session.close()
 
     def _observe(self, reason: str) -> None:
         hook = self.observer or observer

@@ -44,6 +44,7 @@ class Handler(BaseHTTPRequestHandler):
     """The three formats and the health check; HTTP/1.1 keep-alive like a real service."""
 
     protocol_version = "HTTP/1.1"
+    disable_nagle_algorithm = True  # headers and body go out as two writes: no delayed-ACK stall
     server_version = "LegacyScoring/2014"
 
     def log_message(self, fmt: str, *args) -> None:  # quiet: tests and benches call it a lot
