@@ -142,7 +142,7 @@ class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
                 f"The {self._what} needs {module}.{name}, which cannot be imported here ({e}).",
                 fix="It was probably saved with another version of that library: install the version "
                     "it was saved with, or re-save the model with the installed one.",
-                code="missing_global", global_name=f"{module}.{name}") from e
+                code="import_error", global_name=f"{module}.{name}") from e
         return obj
 
     def _remember(self, obj: Any) -> Any:
@@ -259,7 +259,7 @@ def _codecs_encode(obj: Any, encoding: str = "utf-8", errors: str = "strict") ->
 
 def _bomb(what: str, thing: str, size: int) -> ArtifactError:
     return ArtifactError(f"The {what} asks for {thing}, far more memory than its {size} bytes can fill.",
-                         fix="This is not a legitimate model file; do not load it.", code="resource_limit")
+                         fix="This is not a legitimate model file; do not load it.", code="too_large")
 
 
 def _corrupt(what: str, why: str) -> ArtifactError:
@@ -285,7 +285,7 @@ def safe_loads(data: bytes, *, allow_modules: Iterable[str] = (), what: str = "p
 
     Raises ``UnsafePickleError`` (code ``unsafe_pickle``) before any refused global is
     imported or called, and ``ArtifactError`` with ``unsupported_format``, ``corrupt``,
-    ``too_large``, ``resource_limit`` or ``missing_global`` for the other failures.
+    ``too_large``, ``import_error`` (a global that does not exist here) for the other failures.
     """
     raw = unpack(data, what=what, max_bytes=max_bytes)
     return _run(lambda: SafeUnpickler(io.BytesIO(raw), allow_modules=allow_modules, what=what).load(), what)
@@ -310,7 +310,7 @@ def _run(load: Callable[[], Any], what: str) -> Any:
         raise
     except MemoryError as e:
         raise ArtifactError(f"The {what} needs more memory than is available to load.",
-                            fix="Load it on a larger machine if it is legitimate.", code="resource_limit") from e
+                            fix="Load it on a larger machine if it is legitimate.", code="too_large") from e
     except RecursionError as e:
         raise _corrupt(what, "it is nested too deeply") from e
     except (pickle.UnpicklingError, EOFError, ValueError, TypeError, KeyError, IndexError,

@@ -12,7 +12,6 @@ import io
 import os
 import pickle
 import sys
-import textwrap
 import zlib
 from pathlib import Path
 
@@ -20,7 +19,8 @@ import joblib
 import numpy as np
 import pytest
 
-from tests.adapters.pickle_fixtures import Ref, call_pickle, python_touch, touch_command
+from tests.adapters.pickle_fixtures import (Ref, call_pickle, install_user_module, python_touch,
+                                            touch_command)
 from veneer.adapters._safe_unpickle import (UnsafePickleError, picklescan_verdict, safe_loads,
                                             trusted_loads)
 from veneer.wrapper.errors import ArtifactError
@@ -171,22 +171,7 @@ def test_allow_modules_cannot_readmit_gadgets() -> None:
 @pytest.fixture()
 def mylib(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     """A user module on sys.path, as a legacy project's own feature code would be."""
-    (tmp_path / "veneer_test_mylib.py").write_text(textwrap.dedent("""
-        import os
-        from os import system
-        from functools import partial
-        REGISTRY = {}
-        class Thing:
-            def __init__(self, k=2):
-                self.k = k
-            def predict(self, X):
-                return [self.k * sum(r) for r in X]
-        def double(x):
-            return 2 * x
-    """))
-    monkeypatch.syspath_prepend(str(tmp_path))
-    yield __import__("veneer_test_mylib")
-    sys.modules.pop("veneer_test_mylib", None)
+    return install_user_module(tmp_path, monkeypatch)
 
 
 def test_user_module_needs_allow_modules(mylib) -> None:
@@ -241,14 +226,14 @@ def test_reconstruct_with_huge_shape_refused() -> None:
     data = call_pickle("numpy._core.multiarray", "_reconstruct", Ref("numpy", "ndarray"), (10**12,), b"b")
     with pytest.raises(ArtifactError) as ei:
         safe_loads(data)
-    assert ei.value.code == "resource_limit"
+    assert ei.value.code == "too_large"
     assert "(1000000000000,)" in str(ei.value)
 
 
 def test_bytearray_bomb_refused() -> None:
     with pytest.raises(ArtifactError) as ei:
         safe_loads(call_pickle("builtins", "bytearray", 10**11))
-    assert ei.value.code == "resource_limit"
+    assert ei.value.code == "too_large"
 
 
 def test_setstate_with_huge_shape_but_little_data_fails_cleanly() -> None:

@@ -74,3 +74,47 @@ def touch_command(marker: Path) -> str:
 def python_touch(marker: Path) -> str:
     """Python source that proves execution by creating ``marker``."""
     return f"open({str(marker)!r}, 'w').write('pwned')"
+
+
+USER_MODULE = "veneer_test_mylib"
+_USER_SOURCE = '''
+import os
+from os import system
+from functools import partial
+
+import numpy as np
+
+REGISTRY = {}
+
+
+class Thing:
+    def __init__(self, k=2):
+        self.k = k
+
+    def predict(self, X):
+        return [self.k * sum(r) for r in np.asarray(X, dtype=float)]
+
+
+def double(x):
+    return 2 * x
+
+
+def total(X):
+    return np.asarray(X, dtype=float).sum(axis=1)
+'''
+
+
+def install_user_module(folder: Path, monkeypatch: Any) -> Any:
+    """Write and import ``veneer_test_mylib`` (a legacy project's own code) from ``folder``.
+
+    It re-exports ``os.system`` and ``functools.partial`` the way real modules import
+    them, so tests can check that a re-export is judged where it is defined.
+    """
+    import importlib
+    import sys
+
+    (folder / f"{USER_MODULE}.py").write_text(_USER_SOURCE)
+    monkeypatch.syspath_prepend(str(folder))
+    sys.modules.pop(USER_MODULE, None)
+    monkeypatch.setitem(sys.modules, USER_MODULE, importlib.import_module(USER_MODULE))
+    return sys.modules[USER_MODULE]
