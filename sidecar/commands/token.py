@@ -36,7 +36,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
     create.add_argument("--permission", action="append", default=[],
                         help="predict (default), metadata, manage, custom_code, pin (repeatable)")
     create.add_argument("--group", action="append", default=[], help="group claim value (repeatable)")
-    create.add_argument("--expires", default="30d", help="lifetime, e.g. 30d, 12h, 15m (default 30d)")
+    create.add_argument("--expires", default=None,
+                        help="lifetime, e.g. 30d, 12h, 15m (default 30d, capped at auth.max_lifetime_seconds)")
     create.add_argument("--claim", action="append", default=[],
                         help="extra claim key=value; value is JSON or a plain string (repeatable)")
     create.add_argument("--global-id", help="gid claim: the global id the token is minted for")
@@ -126,7 +127,10 @@ def _create(args: argparse.Namespace) -> int:
         raise ConfigError("--model needs --prefix.", fix="Pass --prefix risk --model churn.")
     scopes = [f"{args.prefix}/{m}" for m in args.model] or ([args.prefix] if args.prefix else [])
     scopes += args.scope
-    lifetime = parse_duration(args.expires)
+    if args.expires is None:
+        lifetime = min(parse_duration("30d"), settings.max_lifetime_seconds)
+    else:
+        lifetime = parse_duration(args.expires)
     if lifetime > settings.max_lifetime_seconds:
         raise ConfigError(f"--expires {args.expires} exceeds auth.max_lifetime_seconds "
                           f"({settings.max_lifetime_seconds}s); the server would refuse the token.")
