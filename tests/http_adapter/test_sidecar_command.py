@@ -1,0 +1,72 @@
+"""``veneer sidecar`` builds a one-model config around the http adapter (no server started here)."""
+
+from __future__ import annotations
+
+import argparse
+
+import pytest
+
+from veneer.sidecar.commands import sidecar
+from veneer.wrapper.errors import ConfigError
+
+
+def parse(*argv: str) -> argparse.Namespace:
+    parser = argparse.ArgumentParser()
+    sidecar.configure(parser)
+    return parser.parse_args(list(argv))
+
+
+def test_help_line_is_the_module_docstring() -> None:
+    assert sidecar.__doc__.splitlines()[0].startswith("Front one legacy HTTP scoring service")
+
+
+@pytest.mark.parametrize("url,name", [("http://127.0.0.1:9000/score", "score"),
+                                      ("http://127.0.0.1:9000/v1/score.csv", "score.csv"),
+                                      ("http://127.0.0.1:9000/", "model"), ("http://h:1/%20x!", "20x_")])
+def test_default_model_name_from_url(url, name) -> None:
+    assert sidecar.default_model_name(url) == name
+
+
+def test_one_model_one_http_version_with_options_from_flags() -> None:
+    config = sidecar.build(parse("--upstream", "http://127.0.0.1:9000/score", "--no-auth", "--idempotent",
+                                 "--options", '{"request": {"body": "records"}}', "--prefix", "risk",
+                                 "--health-url", "http://127.0.0.1:9000/healthz",
+                                 "--command", "python3 service.py --port 9000"))
+    (model,) = config.models
+    assert (model.prefix, model.name) == ("risk", "score")
+    (v,) = model.versions
+    assert v.adapter == "http" and v.url == "http://127.0.0.1:9000/score" and v.idempotent is True
+    assert v.options["request"] == {"body": "records"}
+    assert v.options["health"] == {"url": "http://127.0.0.1:9000/healthz"}
+    assert v.options["command"] == ["python3", "service.py", "--port", "9000"]
+    assert config.auth is None
+
+
+def test_options_file_and_config_file_are_combined(tmp_path) -> None:
+    (tmp_path / "opts.yaml").write_text("response: {format: csv, column: score}\n")
+    (tmp_path / "sidecar.yaml").write_text("prefix: legacy\nauth: {issuer: acme, secret_env: MY_SECRET}\n"
+                                           "server: {threads: 8}\n")
+    config = sidecar.build(parse("--upstream", "http://127.0.0.1:9000/score.csv", "--model", "churn",
+                                 "--config", str(tmp_path / "sidecar.yaml"),
+                                 "--options", str(tmp_path / "opts.yaml")))
+    assert config.models[0].qualified_name == "legacy/churn"
+    assert config.models[0].versions[0].options["response"]["column"] == "score"
+    assert config.auth["issuer"] == "acme" and config.server.threads == 8
+
+
+@pytest.mark.parametrize("argv,message", [
+    (("--upstream", "http://127.0.0.1:9000/score"), "--no-auth"),
+    (("--upstream", "http://127.0.0.1:9000/score", "--no-auth", "--options", '{"timeouts": {"read": -1}}'),
+     "options.timeouts.read"),
+    (("--upstream", "http://127.0.0.1:9000/score", "--no-auth", "--options", "missing.yaml"),
+     "neither a file"),
+    (("--no-auth",), "Nothing to serve"),
+])
+def test_bad_invocations_are_config_errors(argv, message) -> None:
+    with pytest.raises(ConfigError, match=message.replace(".", r"\.")):
+        sidecar.build(parse(*argv))
+
+
+def test_run_reports_errors_with_exit_code_2(capsys) -> None:
+    assert sidecar.run(parse("--upstream", "ftp://127.0.0.1/score", "--no-auth")) == 2
+    assert "not an http(s) URL" in capsys.readouterr().err
