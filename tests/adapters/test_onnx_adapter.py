@@ -354,16 +354,27 @@ def test_sessions_created_after_fork_answer_concurrent_requests(linear_onnx):
 EXAMPLES = Path(__file__).resolve().parents[2] / "examples" / "legacy_models"
 
 
-@pytest.mark.parametrize("model", sorted(EXAMPLES.glob("*/build/*.onnx")) or [None],
-                         ids=lambda p: p.parent.parent.name if p else "none")
+@pytest.mark.parametrize("model", sorted((EXAMPLES / "build").glob("*.onnx")) or [None],
+                         ids=lambda p: p.stem if p else "none")
 def test_example_onnx_models_load_and_describe_themselves(model):
     if model is None:
-        pytest.skip("examples/legacy_models/*/build/*.onnx not built (make examples)")
+        pytest.skip("examples/legacy_models/build/*.onnx not built (make examples)")
     adapter = loaded(model)
     meta = adapter.metadata()
-    assert meta.inputs and meta.outputs
-    first = meta.inputs[0]
-    width = first.shape[1] if len(first.shape) == 2 and first.shape[1] > 0 else 1
-    if len(meta.inputs) == 1 and first.datatype in ("FP32", "FP64"):
-        out = adapter.predict(Batch(tensors={first.name: np.zeros((2, width))}))
-        assert all(v.shape[0] == 2 for v in out.values())
+    assert meta.inputs and meta.outputs and meta.extra["providers"] == ["CPUExecutionProvider"]
+    feeds = {t.name: np.zeros([2 if d < 0 else d for d in t.shape], dtype=np.float64) for t in meta.inputs
+             if t.datatype in ("FP32", "FP64")}
+    out = adapter.predict(Batch(tensors=feeds))
+    assert list(out) == [t.name for t in meta.outputs] and all(v.shape[0] == 2 for v in out.values())
+
+
+def test_example_credit_risk_on_its_sample_rows():
+    model = EXAMPLES / "build" / "credit_risk.onnx"
+    if not model.is_file():
+        pytest.skip("examples/legacy_models/build not built (make examples)")
+    import pandas as pd
+
+    sample = pd.read_csv(EXAMPLES / "build" / "credit_risk_sample.csv")
+    out = loaded(model).predict(Batch(columns=list(sample.columns), rows=sample.to_numpy().tolist()))
+    np.testing.assert_allclose(out["probabilities"].sum(axis=1), 1.0, rtol=1e-5)
+    assert out["label"].tolist() == out["probabilities"].argmax(axis=1).tolist()
