@@ -15,7 +15,7 @@ from flask import Response, g, request
 
 from veneer.wrapper.batch import Batch, normalize_outputs
 from veneer.wrapper.errors import (BadRequest, InvalidInput, ModelNotFound, ModelNotReady,
-                                   UnsupportedMediaType, VeneerError)
+                                   PayloadTooLarge, UnsupportedMediaType, VeneerError)
 from veneer.wrapper.settings import ModelSpec
 
 from .model_store import LoadedVersion
@@ -104,8 +104,6 @@ def predict(state: ServerState, model: ModelSpec, url_version: str | None, decod
     batch = decode(body, content_type if content_type is not None else request.content_type or "")
     g.rows = batch.n_rows
     if batch.n_rows > state.config.server.max_rows:
-        from veneer.wrapper.errors import PayloadTooLarge
-
         raise PayloadTooLarge(f"{batch.n_rows} rows exceed the limit of {state.config.server.max_rows}.",
                               fix="Split the request into smaller batches.")
     batch.context = {"request_id": g.request_id, "principal": g.get("principal"), "headers": request.headers}
@@ -164,7 +162,12 @@ def read_body(state: ServerState) -> bytes:
     charset = request.mimetype_params.get("charset", "utf-8").lower()
     if charset not in ("utf-8", "utf8", "us-ascii", "ascii"):
         raise UnsupportedMediaType(f"charset {charset!r} is not accepted.", fix="Send UTF-8.")
-    data = request.get_data(cache=False)  # Werkzeug enforces MAX_CONTENT_LENGTH (413), chunked included
+    data = request.get_data(cache=False)  # Werkzeug refuses a Content-Length over the limit (413)
+    limit = state.config.server.max_request_bytes
+    if request.content_length is None and len(data) >= limit:
+        # a chunked body is cut at the limit without an error by Werkzeug; reaching it means too large
+        raise PayloadTooLarge(f"The chunked request body exceeds {limit} bytes.",
+                              fix="Send a smaller body or raise server.max_request_bytes.")
     if data.startswith(b"\xef\xbb\xbf"):
         data = data[3:]
     return data

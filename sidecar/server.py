@@ -38,7 +38,7 @@ class VeneerApplication(BaseApplication):
         s = self.config.server
         settings = {
             "bind": [f"{s.host}:{s.port}"], "workers": s.workers, "threads": s.threads,
-            "worker_class": "gthread", "timeout": s.timeout, "graceful_timeout": s.graceful_timeout,
+            "worker_class": "veneer.sidecar.worker.VeneerThreadWorker", "timeout": s.timeout, "graceful_timeout": s.graceful_timeout,
             "keepalive": s.keepalive, "max_requests": s.max_requests,
             "max_requests_jitter": s.max_requests_jitter, "preload_app": s.preload,
             "proc_name": "veneer", "accesslog": None, "errorlog": "-", "loglevel": "info",
