@@ -174,6 +174,18 @@ class MlflowBackend:
             return client.create_model_version(name, self._source({**item, "artifact_path": None}),
                                                tags=tags, await_creation_for=self.await_creation_for)
 
+    def _settle(self, client, name: str, ident: str, created):
+        """Resolve a race of replicas starting together: the oldest version of the bytes wins.
+
+        Two instances may both find no version and both create one; each then
+        looks again, keeps the oldest and deletes its own newer duplicate, so
+        the registry converges to one version per sha256.
+        """
+        winner = self._existing(client, name).get(ident, created)
+        if str(winner.version) != str(created.version):
+            client.delete_model_version(name, created.version)
+        return winner
+
     def register(self, should_stop: Callable[[], bool] = lambda: False) -> None:
         """Create or update every version's registry entry, tags and aliases (idempotent)."""
         client = self.client()
@@ -194,8 +206,11 @@ class MlflowBackend:
                 ident = self.identity(item)
                 mv = existing.get(ident)
                 if mv is None:
-                    mv = self._create(client, name, item, tags)
+                    mv = self._settle(client, name, ident, self._create(client, name, item, tags))
                     existing[ident] = mv
+                    if INSTANCE_TAG_PREFIX + self.instance_id not in (mv.tags or {}):
+                        for key, value in tags.items():
+                            client.set_model_version_tag(name, mv.version, key, value)
                 else:
                     for key, value in tags.items():
                         if (mv.tags or {}).get(key) != value:
