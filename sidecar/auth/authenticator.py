@@ -124,7 +124,8 @@ class Authenticator:
         the whole prefix (then the caller answers 404). A no-op when auth is off.
         """
         if not self.enabled:
-            _scope.normalize_scope_path(prefix, model)  # still refuse '..' and friends
+            if prefix:
+                _scope.normalize_scope_path(prefix, model or None)  # still refuse '..' and friends
             return
         if principal is None:
             raise Unauthorized("Token refused: no principal.", code="missing",

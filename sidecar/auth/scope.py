@@ -100,7 +100,15 @@ def check_global_id(principal: Principal, accepted: frozenset[str], required: bo
 def authorize(principal: Principal, *, prefix: str, model: str | None, model_spec: ModelSpec | None,
               permission: str, prefixes: Mapping[str, PrefixSpec], accepted_gids: frozenset[str],
               require_gid: bool = False) -> None:
-    """Raise ``Forbidden`` unless ``principal`` may use ``permission`` on ``prefix/model``."""
+    """Raise ``Forbidden`` unless ``principal`` may use ``permission`` on ``prefix/model``.
+
+    ``model`` None (or "") is a prefix-level route (listing, docs). ``prefix`` "" is what a
+    protocol passes for a bare model name it could not find: no scope covers it, so 403.
+    """
+    model = model or None
+    if not prefix:
+        check_global_id(principal, accepted_gids, require_gid)
+        raise forbidden("out_of_scope")
     path = normalize_scope_path(prefix, model)
     prefix_segs = path[:-1] if model is not None else path
     check_global_id(principal, accepted_gids, require_gid)

@@ -63,6 +63,8 @@ def test_path_tricks_cannot_escape_a_prefix(auth, prefix, model):
     with pytest.raises(BadRequest) as info:
         normalize_scope_path(prefix, model)
     assert (info.value.status, info.value.code) == (400, "bad_path")
+    if not prefix or not model:
+        return  # empty pieces have their own meaning for authorize (see the protocol-shapes test)
     with pytest.raises(BadRequest):
         auth.authorize(who(auth, scope=["marketing"]), prefix=prefix, model=model, model_spec=None,
                        permission="predict")
@@ -209,3 +211,17 @@ def test_ambiguous_model_and_prefix_paths_are_refused():
     specs = models(("emea", "risk", True), ("emea/risk", "score", True))
     with pytest.raises(ConfigError, match="ambiguous"):
         make_auth(model_specs=specs)
+
+
+def test_protocol_shapes_of_unknown_and_prefix_level_routes(auth):
+    p = who(auth, scope=["marketing"], perm=["predict"])
+    # a bare OIP/V1 name that matched nothing arrives with prefix "": 403, never 404 or 400
+    with pytest.raises(Forbidden) as info:
+        auth.authorize(p, prefix="", model="nosuch", model_spec=None, permission="predict")
+    assert info.value.code == "out_of_scope"
+    # a prefix-level route may pass model "" or None
+    auth.authorize(p, prefix="marketing", model="", model_spec=None, permission="metadata")
+    auth.authorize(p, prefix="marketing", model=None, model_spec=None, permission="metadata")
+    with pytest.raises(Forbidden):
+        auth.authorize(who(auth, scope=["marketing/churn"]), prefix="marketing", model="", model_spec=None,
+                       permission="metadata")
