@@ -11,6 +11,7 @@ Options (``options_schema``)::
     outputs: [predict, predict_proba]   # methods to call, in order; default [predict]
     input: auto | frame | array          # how rows reach the model (see ``PickleAdapter.predict``)
     max_bytes: 2147483648                # file (and inflated joblib) size cap
+    load_memory_mb: 512                  # trial load in a child under RLIMIT_AS first (off by default)
     scan: auto | off                     # also log picklescan's opinion when it is installed
 """
 
@@ -62,6 +63,13 @@ class PickleAdapter(BaseAdapter):
                                      "columns (feature_names_in_), else array."},
             "max_bytes": {"type": "integer", "minimum": 1, "default": DEFAULT_MAX_BYTES,
                           "description": "Largest file (and inflated joblib content) accepted, in bytes."},
+            "load_memory_mb": {"type": ["integer", "null"], "minimum": 16, "default": None,
+                               "description": "If set, first try the load in a child process limited to "
+                                              "this much extra memory (RLIMIT_AS), so a pickle that "
+                                              "inflates far beyond its size is refused instead of "
+                                              "exhausting the server. Costs one extra load."},
+            "load_timeout_s": {"type": "number", "exclusiveMinimum": 0, "default": 120,
+                               "description": "Time limit of that trial load."},
             "scan": {"enum": ["auto", "off"], "default": "auto",
                      "description": "auto: also run picklescan (when installed) and log its verdict next "
                                     "to the allowlist's; the allowlist alone decides."},
@@ -93,6 +101,12 @@ class PickleAdapter(BaseAdapter):
         what = f"pickle {path.name!r}"
         data = read_verified(path, spec.sha256, max_bytes=limit, what=what)
         scanner = self._scan(data, what, limit)
+        memory_mb = self.options.get("load_memory_mb")
+        if memory_mb and not spec.trusted:
+            from veneer.adapters._load_probe import probe
+
+            probe(data, allow_modules=spec.allow_modules, memory_bytes=int(memory_mb) << 20,
+                  timeout=float(self.options.get("load_timeout_s", 120)), what=what)
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
             try:

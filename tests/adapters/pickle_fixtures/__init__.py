@@ -40,6 +40,8 @@ def _value(v: Any) -> bytes:
         return b"\x88" if v else b"\x89"
     if isinstance(v, int):
         return b"\x8a" + bytes([8]) + v.to_bytes(8, "little", signed=True)  # LONG1
+    if isinstance(v, float):
+        return b"G" + struct.pack(">d", v)  # BINFLOAT
     if isinstance(v, str):
         return _str(v)
     if isinstance(v, bytes):
