@@ -54,14 +54,19 @@ tools=(cat chmod chown cp env id ln ls mkdir mv rm sleep touch true)
 for t in "${tools[@]}"; do cp "$(type -P "$t")" "$mnt/bin/$t"; done
 ln -s /bin/env "$mnt/usr/bin/env"
 
-# Every shared library those binaries and the stdlib's extension modules load, plus the C++
-# runtime that manylinux wheels (onnxruntime, scikit-learn) expect from the system.
+# Every shared library those binaries and the stdlib's extension modules load, plus all of
+# glibc (libpthread, libdl, librt...), the C++ runtime and zlib: manylinux wheels (rpds,
+# onnxruntime, scikit-learn) expect those from the system, as the official image provides.
 libs=$( { ldd "$prefix/bin/python3.11"; ldd /bin/dash; for t in "${tools[@]}"; do ldd "$mnt/bin/$t"; done
           find "$mnt/usr/local/lib/python3.11/lib-dynload" -name '*.so' -exec ldd {} \; ; } 2>/dev/null \
         | awk '$2 == "=>" && $3 ~ /^\// {print $3} $1 ~ /^\// {print $1}' | grep -v "^$prefix" | sort -u)
-extra=$(ldconfig -p | awk '/(libstdc\+\+\.so\.6|libgcc_s\.so\.1) \(libc6,x86-64\)/ {print $NF}')
+extra=$(dpkg -L libc6 libgcc-s1 libstdc++6 zlib1g 2>/dev/null \
+        | grep -E '^/(usr/)?lib/x86_64-linux-gnu/[^/]+\.so[.0-9]*$' || true)
 for lib in $libs $extra; do
-  mkdir -p "$mnt$(dirname "$lib")"; cp -L "$lib" "$mnt$lib"
+  real=$(readlink -f "$lib")
+  mkdir -p "$mnt$(dirname "$lib")" "$mnt$(dirname "$real")"
+  [ -e "$mnt$real" ] || cp "$real" "$mnt$real"
+  [ "$real" = "$lib" ] || [ -e "$mnt$lib" ] || ln -s "$real" "$mnt$lib"
 done
 printf '/usr/local/lib\n/lib/x86_64-linux-gnu\n/usr/lib/x86_64-linux-gnu\n' > "$mnt/etc/ld.so.conf"
 ldconfig -r "$mnt"
