@@ -27,9 +27,26 @@ from .base import AdapterMetadata, BaseAdapter, TensorSpec
 
 log = logging.getLogger("veneer.adapters.http")
 
-#: Process-wide hook called with a reason ("connect_error", "status_500", "circuit_open"...)
-#: for every upstream failure; the server connects it to ``upstream_errors_total{reason}``.
+#: Process-wide hook called with a metric reason (see ``metric_reason``) for every upstream
+#: failure; the server connects it to ``veneer_upstream_errors_total{reason}``.
 observer: Callable[[str], None] | None = None
+
+_BAD_RESPONSE = frozenset(("invalid_json", "path_not_found", "count_mismatch", "too_large", "incomplete_answer"))
+_AS_IS = frozenset(("connect_error", "connect_timeout", "read_timeout", "deadline", "circuit_open", "tls_error",
+                    "dns_error", "redirect"))
+
+
+def metric_reason(reason: str) -> str:
+    """The bounded metric label of an error's detailed ``reason`` (``status_503`` → ``http_5xx``)."""
+    if reason in _AS_IS:
+        return reason
+    if reason in _BAD_RESPONSE:
+        return "bad_response"
+    if reason.startswith("status_") and reason[7:8] in ("4", "5"):
+        return f"http_{reason[7]}xx"
+    if reason == "not_loaded":
+        return "upstream_unavailable"
+    return "upstream_error"
 
 _IDENTITY = ("x-veneer-subject", "x-veneer-groups")
 _NEVER_FORWARD = frozenset(("host", "connection", "keep-alive", "transfer-encoding", "te", "upgrade",
@@ -186,7 +203,7 @@ class HttpAdapter(BaseAdapter):
         except VeneerError as e:
             reason = e.details.get("reason")
             if reason:
-                self._observe(reason)
+                self._observe(metric_reason(reason))
             raise
         return {self.response_map_name: values}
 

@@ -1,6 +1,6 @@
 """Front one legacy HTTP scoring service with veneer's protocols, tokens, metrics and registration.
 
-``veneer sidecar --upstream http://127.0.0.1:9000/score`` builds a config with one
+Example: ``veneer sidecar --upstream http://127.0.0.1:9000/score --no-auth`` builds a config with one
 model whose one version is the ``http`` adapter and serves it. ``--config`` adds
 the rest of a veneer.yaml (auth, server, registry, other models); ``--options``
 gives the adapter's options (payload mapping, timeouts, retries, ``command:``...).
@@ -19,9 +19,12 @@ from urllib.parse import urlsplit
 
 from veneer.wrapper.errors import ConfigError
 
+from ._server_flags import add_server_flags, server_overrides
+
 
 def configure(parser: argparse.ArgumentParser) -> None:
     """Declare the sidecar's flags."""
+    parser.add_argument("upstream_url", nargs="?", metavar="URL", help="same as --upstream")
     parser.add_argument("--upstream", metavar="URL",
                         help="address of the legacy service's scoring endpoint, e.g. http://127.0.0.1:9000/score")
     parser.add_argument("--config", metavar="FILE",
@@ -41,10 +44,7 @@ def configure(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--issuer", help="token issuer, with --secret-env, when no --config sets auth")
     parser.add_argument("--secret-env", dest="secret_env", metavar="NAME",
                         help="environment variable holding the HS256 token secret")
-    parser.add_argument("--host")
-    parser.add_argument("--port", type=int)
-    parser.add_argument("--workers", type=int)
-    parser.add_argument("--threads", type=int)
+    add_server_flags(parser)
 
 
 def _read_options(value: str | None) -> dict[str, Any]:
@@ -83,6 +83,9 @@ def sidecar_data(args: argparse.Namespace, base: dict[str, Any] | None = None) -
             raise ConfigError("Nothing to serve: no --upstream and no models in --config.",
                               fix="Pass --upstream http://HOST:PORT/PATH of the legacy service.")
         return data
+    if urlsplit(args.upstream).scheme not in ("http", "https"):
+        raise ConfigError(f"--upstream {args.upstream!r} is not an http(s) URL.",
+                          fix="Write e.g. --upstream http://127.0.0.1:9000/score.")
     opts = _read_options(args.options)
     if args.health_url:
         opts["health"] = {**(opts.get("health") or {}), "url": args.health_url}
@@ -112,6 +115,8 @@ def sidecar_data(args: argparse.Namespace, base: dict[str, Any] | None = None) -
 
 def build(args: argparse.Namespace) -> Any:
     """The validated ``Config`` the sidecar serves."""
+    if getattr(args, "upstream_url", None) and not args.upstream:
+        args.upstream = args.upstream_url
     from veneer.wrapper.config import build_config
 
     base, lines, source = {}, None, None
@@ -132,15 +137,10 @@ def build(args: argparse.Namespace) -> Any:
 def run(args: argparse.Namespace) -> int:
     """Build the config and serve it; configuration errors exit with 2 and a message."""
     try:
-        if args.upstream:
-            scheme = urlsplit(args.upstream).scheme
-            if scheme not in ("http", "https"):
-                raise ConfigError(f"--upstream {args.upstream!r} is not an http(s) URL.",
-                                  fix="Write e.g. --upstream http://127.0.0.1:9000/score.")
         config = build(args)
     except ConfigError as e:
         print(f"veneer sidecar: {e}", file=sys.stderr)
         return 2
     from veneer.sidecar.server import run as serve
 
-    return serve(config, host=args.host, port=args.port, workers=args.workers, threads=args.threads)
+    return serve(config, **server_overrides(args))

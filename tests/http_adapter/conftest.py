@@ -91,6 +91,10 @@ class Reply:
     drip: float = 0.0  # seconds between single bytes of the body
 
 
+class _Server(ThreadingHTTPServer):
+    request_queue_size = 128  # socketserver's 5 would refuse connections of the saturation tests
+
+
 class ScriptedUpstream:
     """A real threaded HTTP/1.1 server on 127.0.0.1 answering ``self.script(hit) -> Reply``."""
 
@@ -138,7 +142,7 @@ class ScriptedUpstream:
 
             do_GET = do_POST = do_PUT = _handle
 
-        self.server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.server = _Server(("127.0.0.1", 0), Handler)
         self.server.daemon_threads = True
         self.port = self.server.server_port
         self.url = f"http://127.0.0.1:{self.port}"

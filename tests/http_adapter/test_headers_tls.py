@@ -67,7 +67,7 @@ def test_module_observer_sees_every_failure_reason(upstream, monkeypatch) -> Non
     for _ in range(2):
         with pytest.raises(Exception):
             a.predict(Batch(columns=["x"], rows=[[1]]))
-    assert seen == ["status_500", "invalid_json"]
+    assert seen == ["http_5xx", "bad_response"]
 
 
 def test_environment_proxies_are_ignored(upstream, monkeypatch) -> None:
@@ -78,6 +78,16 @@ def test_environment_proxies_are_ignored(upstream, monkeypatch) -> None:
         monkeypatch.setenv(name, "")
     a = make_adapter(upstream.url, response=ONE)
     assert a.predict(Batch(columns=["x"], rows=[[1]])) == {"predictions": [1]}
+
+
+def test_metric_reasons_stay_in_the_metrics_vocabulary() -> None:
+    from veneer.sidecar.metrics_labels import UPSTREAM_REASONS
+
+    reasons = ["connect_error", "connect_timeout", "read_timeout", "deadline", "circuit_open", "tls_error",
+               "dns_error", "redirect", "invalid_json", "path_not_found", "count_mismatch", "too_large",
+               "incomplete_answer", "status_400", "status_503", "connection_reset", "request_error", "not_loaded"]
+    assert {http_module.metric_reason(r) for r in reasons} <= UPSTREAM_REASONS
+    assert http_module.metric_reason("status_504") == "http_5xx"
 
 
 # 98: TLS ----------------------------------------------------------------------------------------

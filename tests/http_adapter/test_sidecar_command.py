@@ -70,3 +70,9 @@ def test_bad_invocations_are_config_errors(argv, message) -> None:
 def test_run_reports_errors_with_exit_code_2(capsys) -> None:
     assert sidecar.run(parse("--upstream", "ftp://127.0.0.1/score", "--no-auth")) == 2
     assert "not an http(s) URL" in capsys.readouterr().err
+
+
+def test_upstream_may_be_given_as_the_positional_argument() -> None:
+    config = sidecar.build(parse("http://127.0.0.1:9000/score_one", "--no-auth", "--workers", "3"))
+    assert config.models[0].name == "score_one"
+    assert sidecar.server_overrides(parse("http://x/y", "--workers", "3")) == {"workers": 3}

@@ -101,14 +101,20 @@ class Handler(BaseHTTPRequestHandler):
             self._json(400, {"message": f"bad request: {e}"})
 
 
+class Server(ThreadingHTTPServer):
+    """Threaded server with a listen backlog for bursts (socketserver's default is 5)."""
+
+    request_queue_size = 128
+    daemon_threads = True
+
+
 def main(argv: list[str] | None = None) -> int:
     """Serve until SIGTERM/SIGINT."""
     p = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     p.add_argument("--host", default="127.0.0.1")
     p.add_argument("--port", type=int, default=9000)
     args = p.parse_args(argv)
-    server = ThreadingHTTPServer((args.host, args.port), Handler)
-    server.daemon_threads = True
+    server = Server((args.host, args.port), Handler)
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     print(f"legacy scoring service listening on http://{args.host}:{server.server_port}", flush=True)
     try:
