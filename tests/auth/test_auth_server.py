@@ -222,3 +222,52 @@ def test_no_token_in_server_logs(regions):
         log = server.log()
         assert "/models/marketing/churn/" in log  # the access log is there...
         assert "eyJ" not in log and "Bearer " not in log  # ...and no token in it
+
+
+REGION_JWKS = """\
+prefix: marketing
+auth:
+  issuer: {issuer}
+  audience: veneer
+  jwks_url: {jwks}
+  algorithms: [RS256]
+  jwks_cooldown_seconds: 0
+  jwks_timeout_seconds: 1
+server:
+  graceful_timeout: 2
+registry: {{enabled: false}}
+models:
+  churn:
+    cascade_prefix_tokens: true
+    versions:
+      - {{version: "1", adapter: pickle, path: {artifact}, stage: production}}
+"""
+
+
+def test_jwks_server_down_at_cold_start_then_back(tmp_path, rsa_key):
+    import jwt
+
+    from .conftest import JwksServer, claims, jwk_of
+
+    if not ARTIFACT.exists():
+        pytest.skip("example models not built: run `make examples`")
+    idp = JwksServer()
+    idp.keys = [jwk_of(rsa_key, "k1")]
+    idp.mode = "error"
+    (tmp_path / "veneer.yaml").write_text(REGION_JWKS.format(issuer=ISSUER, jwks=idp.url, artifact=ARTIFACT))
+    server = VeneerServer(tmp_path / "veneer.yaml", workers=1, threads=2, env=ENV, cwd=tmp_path)
+    try:
+        server.start(timeout=120)
+        token = jwt.encode(claims(scope=["marketing/churn"]), rsa_key, algorithm="RS256", headers={"kid": "k1"})
+        assert requests.get(server.url + "/v2/health/live", timeout=10).status_code == 200
+        r = post(server, "/models/marketing/churn/", token)
+        assert reason(r) == (503, "key_source_unavailable") and "Retry-After" in r.headers
+        idp.mode = "ok"
+        r = post(server, "/models/marketing/churn/", token)
+        assert r.status_code == 200, r.text
+        forged = jwt.encode(claims(scope=["marketing/churn"]), rsa_key, algorithm="RS512", headers={"kid": "k1"})
+        assert reason(post(server, "/models/marketing/churn/", forged)) == (401, "bad_algorithm")
+        assert "eyJ" not in server.log()
+    finally:
+        server.stop()
+        idp.stop()
