@@ -73,7 +73,7 @@ _DENIED_NAMES = frozenset({
 #: stdlib globals admitted exactly (value and container types found in pickled models).
 EXACT = frozenset({
     *(f"builtins.{n}" for n in ("set", "frozenset", "slice", "complex", "object", "bytes", "str",
-                                "int", "float", "bool", "list", "dict", "tuple", "range",
+                                "int", "float", "bool", "list", "dict", "tuple",
                                 "bytearray", "NotImplemented", "Ellipsis")),
     "collections.OrderedDict", "collections.defaultdict", "collections.deque", "collections.Counter",
     "copyreg._reconstructor", "copyreg.__newobj__", "copyreg.__newobj_ex__",
@@ -113,13 +113,13 @@ def denied(module: str, name: str) -> bool:
 
 
 def well_formed(module: str, name: str) -> bool:
-    """Dotted identifiers only, and no dunder attribute walk (``x.__globals__``)."""
+    """Dotted identifiers only; a dotted name (nested class) has no ``__`` part (``C.__init__``)."""
     if not (isinstance(module, str) and isinstance(name, str)):
         return False
     if not (_DOTTED.match(module) and _DOTTED.match(name)):
         return False
     parts = name.split(".")
-    return all(not (p.startswith("__") and p.endswith("__")) for p in parts[:-1])
+    return len(parts) == 1 or not any(p.startswith("__") for p in parts)
 
 
 class Grant:

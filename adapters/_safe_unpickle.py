@@ -78,6 +78,7 @@ class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         self._substitutes: dict[str, Callable[..., Any]] = {
             "_codecs.encode": _codecs_encode,
             "builtins.bytearray": self._bytearray,
+            "builtins.bytes": self._bytes,
             "numpy._core.multiarray._reconstruct": self._reconstruct,
             "numpy.core.multiarray._reconstruct": self._reconstruct,
             "numpy._core._ufunc_reconstruct": self._ufunc_reconstruct,
@@ -97,7 +98,8 @@ class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
                 module = _compat_pickle.IMPORT_MAPPING.get(module, module)
         full = f"{module}.{name}"
         if not policy.well_formed(module, name):
-            raise UnsafePickleError(full, "it is not a plain dotted name", what=self._what, gadget=True)
+            raise UnsafePickleError(full, "it is not a plain dotted name (a pickle never needs to reach "
+                                    "dunder attributes through one)", what=self._what, gadget=True)
         if full in self._substitutes:
             return self._remember(self._substitutes[full])
         if full.startswith("joblib.numpy_pickle_compat."):
@@ -155,6 +157,11 @@ class SafeUnpickler(pickle._Unpickler):  # type: ignore[name-defined]
         if args and isinstance(args[0], int) and args[0] > self._size:
             raise _bomb(self._what, f"bytearray({args[0]})", self._size)
         return bytearray(*args)
+
+    def _bytes(self, *args: Any) -> bytes:
+        if args and isinstance(args[0], int) and args[0] > self._size:
+            raise _bomb(self._what, f"bytes({args[0]})", self._size)
+        return bytes(*args)
 
     def _reconstruct(self, subtype: Any, shape: Any, dtype: Any) -> np.ndarray:
         if not (isinstance(subtype, type) and issubclass(subtype, np.ndarray)):

@@ -413,3 +413,14 @@ def test_trial_load_passes_a_real_model_and_reports_refusals(tmp_path: Path, chu
         PickleAdapter(spec("pickle", path=evil, options={"load_memory_mb": 256})).load()
     assert ei.value.code == "unsafe_pickle" and "os.system" in str(ei.value)
     assert not (tmp_path / "pwned").exists()
+
+
+def test_importing_the_adapter_stays_light() -> None:
+    """sklearn, pandas, scipy and joblib are imported by load(), never by importing the adapter."""
+    import subprocess
+    import sys
+
+    code = ("import sys, veneer.adapters.pickle_file, veneer.adapters._safe_unpickle; "
+            "print(sorted(m for m in ('sklearn', 'pandas', 'scipy', 'joblib', 'picklescan') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == "[]"

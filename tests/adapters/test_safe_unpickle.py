@@ -126,8 +126,10 @@ def test_getattr_only_reaches_allowlisted_names_of_allowlisted_classes() -> None
     # getattr(np.ndarray, "tofile") is checked as the global numpy.ndarray.tofile: a function
     err = refused(call_pickle("builtins", "getattr", Ref("numpy", "ndarray"), "tofile"))
     assert err.global_name == "numpy.ndarray.tofile" and "function" in str(err)
-    # walking into __globals__ through a dunder is refused as malformed
-    err = refused(call_pickle("sklearn.base", "BaseEstimator.__init__.__globals__"))
+    # walking into dunders through a dotted name is refused as malformed
+    for name in ("BaseEstimator.__init__.__globals__", "BaseEstimator.__class__", "BaseEstimator.__init__"):
+        assert "plain dotted name" in str(refused(call_pickle("sklearn.base", name)))
+    err = refused(call_pickle("builtins", "getattr", Ref("numpy", "ndarray"), "__class__"))
     assert "plain dotted name" in str(err)
 
 
@@ -230,10 +232,17 @@ def test_reconstruct_with_huge_shape_refused() -> None:
     assert "(1000000000000,)" in str(ei.value)
 
 
-def test_bytearray_bomb_refused() -> None:
+@pytest.mark.parametrize("name", ["bytearray", "bytes"])
+def test_zero_filled_buffer_bombs_refused(name: str) -> None:
     with pytest.raises(ArtifactError) as ei:
-        safe_loads(call_pickle("builtins", "bytearray", 10**11))
+        safe_loads(call_pickle("builtins", name, 10**11))
     assert ei.value.code == "too_large"
+    assert safe_loads(call_pickle("builtins", name, b"ok")) == b"ok"
+
+
+def test_range_is_not_admitted() -> None:
+    """list(range(10**10)) would be a 4-byte bomb; no model pickle needs range."""
+    assert refused(call_pickle("builtins", "list", Ref("builtins", "range", (10**10,)))).global_name == "builtins.range"
 
 
 def test_setstate_with_huge_shape_but_little_data_fails_cleanly() -> None:
