@@ -107,16 +107,14 @@ def legacy_container(side: Mapping[str, Any], s: Mapping[str, Any], graceful_tim
         c["args"] = list(side["legacy_args"])
     if side["legacy_env"]:
         c["env"] = [{"name": k, "value": _text(v)} for k, v in side["legacy_env"].items()]
-
-    def probe(period: int, failures: int) -> dict[str, Any]:
-        if side.get("legacy_health_path"):
-            return _http_probe(side["legacy_health_path"], period, failures, port="legacy")
-        return {"tcpSocket": {"port": "legacy"}, "periodSeconds": period, "timeoutSeconds": 3,
-                "failureThreshold": failures}
-
-    c["startupProbe"] = probe(5, math.ceil(s["startup_seconds"] / 5))
-    c["livenessProbe"] = probe(10, 3)
-    c["readinessProbe"] = probe(5, 2)
+    if side.get("legacy_health_path"):
+        # Only on request: the kubelet probes the pod IP, and many legacy services listen
+        # on 127.0.0.1 only. Without probes, veneer's readiness (which checks the service)
+        # still takes a broken pod out of the Service.
+        path = side["legacy_health_path"]
+        c["startupProbe"] = _http_probe(path, 5, math.ceil(s["startup_seconds"] / 5), port="legacy")
+        c["livenessProbe"] = _http_probe(path, 10, 3, port="legacy")
+        c["readinessProbe"] = _http_probe(path, 5, 2, port="legacy")
     resources = _resources(side["legacy_resources"])
     if resources:
         c["resources"] = resources

@@ -53,7 +53,9 @@ SIDECAR = {
         "legacy_env": {**_ENV, "description": "Environment variables of the legacy container."},
         "legacy_health_path": {"type": ["string", "null"], "pattern": "^/", "default": None,
                                "description": "HTTP path the legacy service answers 2xx on when healthy "
-                                              "(e.g. /healthz); null probes its TCP port instead."},
+                                              "(e.g. /healthz), probed by the kubelet on the pod IP; "
+                                              "null: no probes on the legacy container (veneer's "
+                                              "readiness still reflects it)."},
         "legacy_resources": {
             "type": "object", "additionalProperties": False, "default": {},
             "description": "Resources of the legacy container (same shape as 'resources').",
