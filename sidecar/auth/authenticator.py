@@ -53,6 +53,9 @@ class Authenticator:
 
                 self.denylist = Denylist(settings.revocation_file, check_seconds=settings.revocation_check_seconds)
             self._verifier = Verifier(settings, self.key_source, self.denylist)
+            from .cache import VerifiedCache
+
+            self._cache = VerifiedCache()
 
     @classmethod
     def from_config(cls, config: Config, *, env: Mapping[str, str] | None = None) -> "Authenticator":
@@ -84,8 +87,19 @@ class Authenticator:
 
         try:
             token = extract_token(headers, query, self.settings)
-            claims = self._verifier.verify(token)
-            return principal_from_claims(claims)
+            cache, verifier = self._cache, self._verifier
+            digest = cache.digest(token)
+            generation = self.key_source.generation()
+            principal = cache.get(digest, generation=generation, now=verifier.wallclock(),
+                                  leeway=self.settings.leeway)
+            if principal is not None:
+                if self.denylist is not None and self.denylist.is_revoked(principal.jti):
+                    raise TokenRejected("revoked")
+                return principal
+            claims = verifier.verify(token)
+            principal = principal_from_claims(claims)
+            cache.put(digest, principal, exp=claims["exp"], generation=generation)
+            return principal
         except TokenRejected as e:
             raise self._unauthorized(e) from None  # the cause may quote token-derived text
         except Exception as e:

@@ -99,6 +99,13 @@ class JwksKeySource:
             raise TokenRejected("bad_algorithm", f"key is bound to {', '.join(sorted(by_alg))}")
         return key
 
+    def generation(self) -> Any:
+        """The current key set while it is fresh, else None (verified-token cache entries then expire)."""
+        current = self._set
+        if current is None or self.clock() - current.fetched_at >= self.cache_seconds:
+            return None
+        return current
+
     def _refresh(self, now: float, seen: _KeySet | None, *, unknown_kid: bool) -> None:
         last = self._last_attempt if unknown_kid else self._last_failure
         if last is not None and now - last < self.cooldown_seconds:

@@ -31,6 +31,9 @@ class KeySource(Protocol):
     def describe(self) -> dict[str, Any]:
         """A safe summary (never secret material)."""
 
+    def generation(self) -> Any:
+        """An object identifying the current key material; None when it must be re-checked."""
+
 
 class SecretKeySource:
     """An HS shared secret."""
@@ -42,6 +45,10 @@ class SecretKeySource:
     def key_for(self, kid: str | None, alg: str) -> bytes:
         """The secret (a ``kid`` is ignored: there is one)."""
         return self._secret
+
+    def generation(self) -> Any:
+        """The key material's identity (constant: a secret never changes while running)."""
+        return self
 
     def describe(self) -> dict[str, Any]:
         """Names the variable, never its value."""
@@ -58,6 +65,10 @@ class PublicKeySource:
     def key_for(self, kid: str | None, alg: str) -> Any:
         """The key (a ``kid`` is ignored: there is one)."""
         return self._key
+
+    def generation(self) -> Any:
+        """The key material's identity (constant: the file is read once at start)."""
+        return self
 
     def describe(self) -> dict[str, Any]:
         """Names the file."""

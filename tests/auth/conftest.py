@@ -74,7 +74,8 @@ DEFAULT_MODELS = (("marketing", "churn", True), ("marketing", "ltv", False), ("m
                   ("finance", "x", True))
 
 
-def make_auth(*, model_specs=None, prefixes=None, env=ENV, key_source=None, **auth: Any) -> Authenticator:
+def make_auth(*, model_specs=None, prefixes=None, env=ENV, key_source=None, denylist=None,
+              **auth: Any) -> Authenticator:
     """An Authenticator over an HS config unless ``auth`` says otherwise."""
     section = {"issuer": ISSUER, "audience": "veneer"}
     if not {"public_key_file", "jwks_url"} & set(auth):
@@ -82,12 +83,12 @@ def make_auth(*, model_specs=None, prefixes=None, env=ENV, key_source=None, **au
     section.update(auth)
     config = Config(models=model_specs if model_specs is not None else models(*DEFAULT_MODELS),
                     prefixes=prefixes or {}, auth=section)
-    if key_source is None:
+    if key_source is None and denylist is None:
         return Authenticator.from_config(config, env=env)
     from veneer.sidecar.auth.settings import parse_settings
 
     settings = parse_settings(section, env=env)
-    return Authenticator(settings, config=config, key_source=key_source)
+    return Authenticator(settings, config=config, key_source=key_source, denylist=denylist)
 
 
 def refused(auth: Authenticator, headers: dict, query: dict | None = None) -> Unauthorized:

@@ -334,3 +334,33 @@ def test_describe_never_shows_the_secret():
     assert described["auth"] == "on" and described["secret_env"] == "VENEER_JWT_SECRET"
     assert SECRET not in repr(described)
     assert ENV["VENEER_JWT_SECRET"] not in repr(make_auth().settings)
+
+
+def test_verified_token_cache_is_exact_and_bounded(auth):
+    token = hs_token(sub="carol")
+    first = auth.authenticate(bearer(token))
+    assert auth.authenticate(bearer(token)) is first  # a hit: the same principal object
+    # one flipped signature character is a different token: full verification, refused
+    flipped = token[:-2] + ("A" if token[-2] != "A" else "B") + token[-1]
+    assert refused(auth, bearer(flipped)).code == "bad_signature"
+    from veneer.sidecar.auth.cache import VerifiedCache
+
+    cache = VerifiedCache(max_entries=10)
+    for i in range(25):
+        cache.put(VerifiedCache.digest(f"t{i}"), first, exp=time.time() + 60, generation=auth.key_source)
+    assert len(cache) <= 10
+    digest = VerifiedCache.digest("t24")
+    assert cache.get(digest, generation=auth.key_source, now=time.time(), leeway=0) is first
+    assert cache.get(digest, generation=object(), now=time.time(), leeway=0) is None  # key material changed
+    cache.put(digest, first, exp=time.time() - 1, generation=auth.key_source)
+    assert cache.get(digest, generation=auth.key_source, now=time.time(), leeway=0) is None  # expired
+
+
+def test_cached_token_still_expires():
+    now = [time.time()]
+    auth = make_auth(leeway=0)
+    auth._verifier.wallclock = lambda: now[0]
+    token = hs_token(exp=int(now[0]) + 5)
+    assert auth.authenticate(bearer(token)).sub == "alice"
+    now[0] += 6
+    assert refused(auth, bearer(token)).code == "expired"

@@ -237,3 +237,15 @@ def Authenticator_from(section):
     from veneer.sidecar.auth import Authenticator
 
     return Authenticator.from_config(Config(models=(), auth=section))
+
+
+def test_cached_tokens_follow_key_removal(jwks_server, rsa_key, rsa_key2):
+    clock = FakeClock()
+    jwks_server.keys = [jwk_of(rsa_key, "k1"), jwk_of(rsa_key2, "k2")]
+    auth = jwks_auth(jwks_server.url, clock=clock)
+    token = rs_token(rsa_key, kid="k1")
+    assert auth.authenticate(bearer(token)).sub == "alice"
+    assert auth.authenticate(bearer(token)).sub == "alice"  # from the verified-token cache
+    jwks_server.keys = [jwk_of(rsa_key2, "k2")]
+    clock.now += 60  # the key set is no longer fresh: cache entries made with it stop counting
+    assert refused(auth, bearer(token)).code == "unknown_key"

@@ -22,8 +22,7 @@ def test_revoked_jti_is_refused_within_the_check_interval(tmp_path):
     path = tmp_path / "revoked.json"
     clock = FakeClock()
     denylist = Denylist(path, check_seconds=1.0, clock=clock)
-    auth = make_auth(revocation_file=str(path))
-    auth._verifier.denylist = denylist
+    auth = make_auth(revocation_file=str(path), denylist=denylist)
     token = hs_token(jti="t-1")
     assert auth.authenticate(bearer(token)).jti == "t-1"
     revoke(path, "t-1", time.time() + 600)
