@@ -44,10 +44,10 @@ class MlflowAdapter(BaseAdapter):
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "tracking_uri": {"type": "string", "default": None,
+            "tracking_uri": {"type": ["string", "null"], "default": None,
                              "description": "MLflow tracking server for runs:/ and models:/ URIs "
                                             "(default: MLFLOW_TRACKING_URI)."},
-            "registry_uri": {"type": "string", "default": None,
+            "registry_uri": {"type": ["string", "null"], "default": None,
                              "description": "MLflow model registry, when not the tracking server."},
             "http_max_retries": {"type": "integer", "minimum": 0, "default": 2,
                                  "description": "Retries of each MLflow HTTP call during load "

@@ -48,9 +48,9 @@ class PythonAdapter(BaseAdapter):
         "type": "object",
         "additionalProperties": False,
         "properties": {
-            "callable": {"type": "string", "pattern": _CALLABLE, "default": None,
+            "callable": {"type": ["string", "null"], "pattern": _CALLABLE, "default": None,
                          "description": "The function to serve, as 'package.module:function'."},
-            "search_path": {"type": "string", "default": None,
+            "search_path": {"type": ["string", "null"], "default": None,
                             "description": "Folder (relative to the config file) put first on sys.path "
                                            "before importing `callable`."},
             "init_kwargs": {"type": "object", "default": {},

@@ -100,6 +100,19 @@ class AdapterContractTests:
         schema = getattr(type(adapter), "options_schema", None)
         assert isinstance(schema, dict) and schema.get("type") == "object"
 
+    def test_options_schema_is_valid_and_documented(self, adapter: Any) -> None:
+        """A valid JSON Schema whose every option has a description and a default that passes it."""
+        import jsonschema
+
+        schema = type(adapter).options_schema
+        jsonschema.Draft202012Validator.check_schema(schema)
+        for name, prop in (schema.get("properties") or {}).items():
+            assert prop.get("description"), f"option {name!r} has no description"
+            if "default" in prop:
+                errors = list(jsonschema.Draft202012Validator(prop).iter_errors(prop["default"]))
+                assert not errors, f"option {name!r}: default {prop['default']!r} fails its schema: {errors[0].message}"
+        assert jsonschema.Draft202012Validator(schema).is_valid({}), "no option may be required"
+
     def test_predict_returns_one_row_per_input_row(self, loaded: Any, good_batch: Batch) -> None:
         """Every output normalizes to an array whose first dimension is the row count."""
         n_rows = good_batch.n_rows

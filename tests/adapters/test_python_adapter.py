@@ -5,7 +5,6 @@ from __future__ import annotations
 import asyncio
 import importlib
 import sys
-import textwrap
 from http import HTTPStatus
 from pathlib import Path
 
