@@ -283,6 +283,8 @@ def test_generated_config_pins_match_the_files(build, build_all_module):
         for version in model["versions"]:
             if "path" in version:
                 assert (build / version["path"]).exists(), version
+            # every version carries sample rows for `veneer check` and acceleration probes
+            assert (build / version["probe"]).is_file(), version
             if "sha256" in version:
                 assert version["sha256"] == build_all_module.sha256_of(build / version["path"])
                 pinned += 1
