@@ -35,10 +35,11 @@ from veneer.wrapper.errors import Unauthorized as Unauthorized
 from .authenticator import Authenticator as Authenticator
 from .principal import PERMISSIONS as PERMISSIONS
 from .principal import Principal as Principal
+from .reasons import ALL_REASONS as ALL_REASONS
 from .reasons import FORBIDDEN as FORBIDDEN_REASONS
 from .reasons import UNAUTHORIZED as UNAUTHORIZED_REASONS
 from .scope import normalize_scope_path as normalize_scope_path
 from .settings import AuthSettings as AuthSettings
 
-__all__ = ["Authenticator", "AuthSettings", "FORBIDDEN_REASONS", "Forbidden", "KeySourceUnavailable",
+__all__ = ["ALL_REASONS", "Authenticator", "AuthSettings", "FORBIDDEN_REASONS", "Forbidden", "KeySourceUnavailable",
            "PERMISSIONS", "Principal", "UNAUTHORIZED_REASONS", "Unauthorized", "normalize_scope_path"]

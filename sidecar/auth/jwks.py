@@ -212,6 +212,11 @@ class JwksKeySource:
     def describe(self) -> dict[str, Any]:
         """Source summary and cache state."""
         current = self._set
-        return {"key_source": "jwks_url", "jwks_url": self.url,
+        from urllib.parse import urlsplit, urlunsplit
+
+        parts = urlsplit(self.url)  # never show credentials or query secrets of the URL
+        shown = urlunsplit((parts.scheme, parts.hostname + (f":{parts.port}" if parts.port else ""),
+                            parts.path, "", ""))
+        return {"key_source": "jwks_url", "jwks_url": shown,
                 "jwks_keys": list(current.kids) if current else [],
                 "jwks_age_seconds": round(self.clock() - current.fetched_at, 1) if current else None}

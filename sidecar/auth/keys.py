@@ -120,6 +120,11 @@ def check_key_matches(key: Any, algorithms: Iterable[str], *, file: str | None =
     from .settings import FAMILIES
 
     natural = algorithm_for_key(key)
+    key_size = getattr(key, "key_size", None)
+    if natural == "RS256" and key_size is not None and key_size < 2048:
+        raise ConfigError(f"the RSA key in public_key_file has {key_size} bits; at least 2048 are needed.",
+                          file=file, path="auth.public_key_file",
+                          fix="Generate a new pair: `veneer keys generate --alg RS256`.")
     for alg in algorithms:
         ok = (FAMILIES[alg] == FAMILIES[natural]) and (FAMILIES[alg] != "EC" or alg == natural)
         if not ok:

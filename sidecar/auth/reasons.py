@@ -39,6 +39,9 @@ FORBIDDEN = {
     "global_id_required": "This deployment only accepts tokens carrying a global id (gid).",
 }
 
+#: every reason code an auth failure may carry (metrics label values)
+ALL_REASONS = frozenset(UNAUTHORIZED) | frozenset(FORBIDDEN) | {"key_source_unavailable", "bad_path"}
+
 #: key source trouble (503)
 UNAVAILABLE = "The token keys cannot be fetched and no usable copy is cached; retry shortly."
 

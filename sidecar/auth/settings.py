@@ -20,6 +20,8 @@ from veneer.wrapper.errors import ConfigError
 from veneer.wrapper.schema.auth import AUTH_OBJECT, BASE_REQUIRED_CLAIMS, RESERVED_CLAIMS
 
 MIN_SECRET_BYTES = 32
+# PyJWT's enforce_minimum_key_length: an HMAC key at least as long as the digest
+_HS_MIN_BYTES = {"HS256": 32, "HS384": 48, "HS512": 64}
 MAX_LEEWAY = 300
 
 #: algorithm -> family; a config's algorithms must all share one family
@@ -118,6 +120,12 @@ def parse_settings(raw: Mapping[str, Any], *, base_dir: Path | None = None,
         raise ConfigError(f"algorithms {list(algorithms)} need a shared secret (secret_env).", file=file,
                           path="auth.algorithms",
                           fix="Use RS256/ES256 with public_key_file or jwks_url, or set secret_env.")
+    if family == "HS" and secret is not None:
+        needed = max(_HS_MIN_BYTES[a] for a in algorithms)
+        if len(secret) < needed:
+            raise ConfigError(f"{'/'.join(algorithms)} needs a secret of at least {needed} bytes; the one in "
+                              f"{data['secret_env']} is {len(secret)}.", file=file, path="auth.secret_env",
+                              fix="Use a longer random secret, or HS256.")
     if family != "HS" and data["secret_env"]:
         raise ConfigError(f"algorithms {list(algorithms)} are asymmetric but the key source is a shared "
                           "secret.", file=file, path="auth.algorithms",
@@ -207,8 +215,11 @@ def _algorithms(data: Mapping[str, Any], public_key: Any, file: str | None) -> t
         if data["secret_env"]:
             return ("HS256",)
         if public_key is not None:
-            from .keys import algorithm_for_key
-            return (algorithm_for_key(public_key),)
+            from .keys import algorithm_for_key, check_key_matches
+
+            natural = (algorithm_for_key(public_key),)
+            check_key_matches(public_key, natural, file=file)
+            return natural
         return ("RS256",)
     algs = tuple(dict.fromkeys(algs))
     families = sorted({FAMILIES[a] for a in algs})

@@ -170,3 +170,20 @@ def test_from_config_resolves_relative_paths_against_the_config(tmp_path, public
 def test_make_auth_helper_rejects_bad_env():
     with pytest.raises(ConfigError):
         make_auth(env={})
+
+
+def test_hs384_512_need_longer_secrets_and_small_rsa_keys_are_refused(tmp_path):
+    env = {"VENEER_JWT_SECRET": "x" * 40}
+    refused_config({**HS, "algorithms": ["HS512"]}, env=env, match="at least 64 bytes")
+    assert parse_settings({**HS, "algorithms": ["HS256"]}, env=env).algorithms == ("HS256",)
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    small = tmp_path / "small.pem"
+    small.write_bytes(pem_public(rsa.generate_private_key(public_exponent=65537, key_size=1024)))
+    refused_config({"issuer": ISSUER, "public_key_file": str(small)}, match="1024 bits")
+
+
+def test_describe_hides_jwks_url_credentials():
+    auth = make_auth(jwks_url="https://user:pw@idp.example.com:8443/keys?token=abc")
+    shown = auth.describe()["jwks_url"]
+    assert shown == "https://idp.example.com:8443/keys"

@@ -61,8 +61,8 @@ AUTH_OBJECT = {
                                  "description": "Whole-fetch deadline (connect + read) of the key set."},
         "jwks_max_stale_seconds": {"type": "number", "minimum": 0, "maximum": 604800, "default": 3600,
                                    "description": "While the endpoint is down, keep using the last good key "
-                                                  "set for this long after it was fetched; then fail closed "
-                                                  "(503)."},
+                                                  "set for this long after it stops being fresh "
+                                                  "(jwks_cache_seconds); then fail closed (503)."},
         "jwks_max_bytes": {"type": "integer", "minimum": 1024, "maximum": 16777216, "default": 1048576,
                            "description": "Largest key-set response read; a bigger body is refused."},
         "leeway": {"type": "number", "minimum": 0, "maximum": 300, "default": 30,
