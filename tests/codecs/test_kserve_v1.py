@@ -42,7 +42,8 @@ def test_deeper_rows_are_an_nd_tensor_for_image_models():
 
 
 def test_records_with_tensor_values_stack_per_name():
-    batch = kserve_v1.decode_v1({"instances": [{"image": [1, 2], "k": 1}, {"image": [3, 4], "k": 2}]})
+    batch = kserve_v1.decode_v1({"instances": [{"image": [1, 2], "k": 1},
+                                               {"image": [3, 4], "k": 2}]})
     assert batch.tensors["image"].tolist() == [[1, 2], [3, 4]]
     assert batch.tensors["k"].tolist() == [1, 2]
 
@@ -90,7 +91,8 @@ def test_row_cap():
 
 def test_encode_one_entry_per_row():
     assert kserve_v1.encode_v1({"predictions": np.array([0, 1])}) == {"predictions": [0, 1]}
-    assert kserve_v1.encode_v1({"proba": np.array([[0.25, 0.75]])}) == {"predictions": [[0.25, 0.75]]}
+    assert kserve_v1.encode_v1({"proba": np.array([[0.25, 0.75]])}) == {
+        "predictions": [[0.25, 0.75]]}
     assert kserve_v1.encode_v1({"label": np.array([1, 0]), "score": np.array([0.5, 0.25])}) == {
         "predictions": [{"label": 1, "score": 0.5}, {"label": 0, "score": 0.25}]}
     assert kserve_v1.encode_v1({"a": np.array([1, 2]), "b": np.array([3])}) == {

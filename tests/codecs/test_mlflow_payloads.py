@@ -121,7 +121,8 @@ def test_csv_content_type():
     (b"{}", JSON, None, 400, "exactly one of the input fields"),
     (b"null", JSON, None, 400, "Received null"),
     (b"[]", JSON, None, 422, "zero rows"),
-    (b'{"dataframe_records": [[1, 2]], "params": [1]}', JSON, None, 400, "'params' must be an object"),
+    (b'{"dataframe_records": [[1, 2]], "params": [1]}', JSON, None, 400,
+     "'params' must be an object"),
     (b'{"dataframe_split": [[1]]}', JSON, None, 422, "must be a dictionary"),
     (b'{"dataframe_split": {"columns": ["a"]}}', JSON, None, 422, "must have a 'data' field"),
     (b'{"dataframe_split": {"data": [[1]], "extra": 1}}', JSON, None, 422, "'extra'"),
@@ -159,7 +160,8 @@ def test_row_cap_is_413():
 
 @pytest.mark.parametrize("err, code", [
     (BadRequest("x"), "BAD_REQUEST"), (InvalidInput("x"), "INVALID_PARAMETER_VALUE"),
-    (ModelNotFound("churn"), "RESOURCE_DOES_NOT_EXIST"), (PayloadTooLarge("x"), "REQUEST_LIMIT_EXCEEDED"),
+    (ModelNotFound("churn"), "RESOURCE_DOES_NOT_EXIST"),
+    (PayloadTooLarge("x"), "REQUEST_LIMIT_EXCEEDED"),
     (UnsupportedMediaType("x"), "BAD_REQUEST"), (VeneerError("x"), "INTERNAL_ERROR"),
     (RuntimeError("boom"), "INTERNAL_ERROR"),
 ])

@@ -55,7 +55,8 @@ def test_mlflow_and_v1_shapes_answer_with_predictions():
     _, fmt, out, _ = _roundtrip(b'{"dataframe_split": {"columns": ["a"], "data": [[1], [2]]}, '
                                 b'"params": {"k": 1}}', outputs={"predictions": np.array([1, 0])})
     assert fmt.kind == "mlflow" and jsonfast.loads(out) == {"predictions": [1, 0]}
-    batch, fmt, out, _ = _roundtrip(b'{"instances": [[1, 2]]}', outputs={"predictions": np.array([1])})
+    batch, fmt, out, _ = _roundtrip(b'{"instances": [[1, 2]]}',
+                                    outputs={"predictions": np.array([1])})
     assert batch.rows.tolist() == [[1, 2]] and jsonfast.loads(out) == {"predictions": [1]}
 
 
@@ -108,7 +109,7 @@ def test_no_content_type_is_json():
 
 
 CSV_SAMPLES = [
-    b"a,b,c\n1,2.5,x\n3,,y\n",                                     # int, float with a blank, strings
+    b"a,b,c\n1,2.5,x\n3,,y\n",                                     # int, float with blank, text
     b'id,note\n1,"line one\nline two"\n2,"has ""quotes"", commas"\n',  # quoted newline and quotes
     b"\xef\xbb\xbfx,flag\n-0.0,True\n1e3,False\n",                  # BOM, bools, -0.0
     b"a,b\r\n1,NA\r\n2,3\r\n",                                     # CRLF, NA marker

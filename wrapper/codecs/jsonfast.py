@@ -29,7 +29,7 @@ _DUMPS_OPTIONS = orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS
 
 
 def loads(body: bytes | bytearray | memoryview | str) -> Any:
-    """Parse one JSON document strictly; raise ``MalformedPayload``/``InvalidInput`` on bad input."""
+    """Parse one JSON document strictly; ``MalformedPayload`` (400) or ``InvalidInput`` (422)."""
     if isinstance(body, str):
         body = body.encode("utf-8", "surrogatepass")
     if body[:3] == _BOM:
@@ -48,7 +48,8 @@ def loads(body: bytes | bytearray | memoryview | str) -> Any:
                                fix="Send finite numbers with magnitude below 1.8e308.") from None
         raise MalformedPayload(f"Malformed JSON at {where}: {reason}.",
                                fix="Send strict JSON (RFC 8259): double quotes, no comments, "
-                                   "no NaN/Infinity literals, nothing after the document.") from None
+                                   "no NaN/Infinity literals, nothing after the document."
+                               ) from None
 
 
 def _default(obj: Any) -> Any:
@@ -73,7 +74,7 @@ def _default(obj: Any) -> Any:
         return float(obj) if obj.is_finite() else None
     if isinstance(obj, (set, frozenset, tuple)):
         return list(obj)
-    if type(obj).__name__ in ("NaTType", "NAType"):  # pandas missing markers, without importing pandas
+    if type(obj).__name__ in ("NaTType", "NAType"):  # pandas' missing markers; pandas not imported
         return None
     if hasattr(obj, "to_numpy"):  # pandas Series / Index / DataFrame column
         return obj.to_numpy().tolist()

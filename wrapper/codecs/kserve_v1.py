@@ -85,7 +85,7 @@ def _named_inputs(value: dict, key: str, max_rows: int | None, expected: str,
 
 
 def encode_v1(outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
-    """``{"predictions": [...]}``: one entry per row; an object per row when there are several outputs.
+    """``{"predictions": [...]}``: one entry per row, an object per row for several outputs.
 
     Outputs whose first dimensions differ cannot be zipped into rows and come
     back as ``{"predictions": {name: [...]}}``.

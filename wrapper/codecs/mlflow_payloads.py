@@ -113,7 +113,8 @@ def _kind(value: Any) -> str:
 
 def _split(value: Any, where: str, max_rows: int | None) -> Batch:
     if not isinstance(value, dict):
-        raise InvalidInput(f"Dataframe split format must be a dictionary; {where} is {_kind(value)}.",
+        raise InvalidInput(f"Dataframe split format must be a dictionary; {where} is "
+                           f"{_kind(value)}.",
                            fix=f"Send {_EXPECTED}.")
     extra = set(value) - {"columns", "data", "index"}
     if "data" not in value or extra:

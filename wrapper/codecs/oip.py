@@ -86,7 +86,8 @@ def _parameters(value: Any, where: str) -> dict[str, Any]:
     return value
 
 
-def decode_infer_request(doc: Any, *, max_rows: int | None = None) -> tuple[Batch, InferRequestInfo]:
+def decode_infer_request(doc: Any, *,
+                         max_rows: int | None = None) -> tuple[Batch, InferRequestInfo]:
     """Validate an ``$inference_request`` and return its tensors as a ``Batch``.
 
     ``max_rows`` caps the first dimension of every input (413 beyond it).
@@ -111,7 +112,8 @@ def decode_infer_request(doc: Any, *, max_rows: int | None = None) -> tuple[Batc
                 raise _bad(f"outputs[{i}] must be an object with a string 'name'.")
             names.append(out["name"])
             if out.get("parameters") is not None:
-                info.output_parameters[out["name"]] = _parameters(out["parameters"], f"outputs[{i}]")
+                info.output_parameters[out["name"]] = _parameters(out["parameters"],
+                                                                  f"outputs[{i}]")
         info.requested_outputs = names
     tensors: dict[str, np.ndarray] = {}
     for i, tensor in enumerate(inputs):
@@ -135,7 +137,8 @@ def _decode_input(tensor: Any, i: int, info: InferRequestInfo,
     missing = [k for k in ("name", "shape", "datatype", "data") if k not in tensor]
     if missing:
         raise _bad(f"{where} lacks {', '.join(repr(k) for k in missing)}.")
-    name, shape, datatype, data = tensor["name"], tensor["shape"], tensor["datatype"], tensor["data"]
+    name, shape, datatype = tensor["name"], tensor["shape"], tensor["datatype"]
+    data = tensor["data"]
     if not isinstance(name, str) or not name:
         raise _bad(f"{where}: 'name' must be a non-empty string.")
     where = f"Input {name!r}"
@@ -185,7 +188,8 @@ def _convert(flat: list, datatype: str, where: str, content_type: Any) -> np.nda
     types = set(map(type, flat))
     if datatype == "BYTES":
         if not types <= {str}:
-            raise InvalidInput(f"{where}: BYTES data must be JSON strings; found {_names(types - {str})}.",
+            raise InvalidInput(f"{where}: BYTES data must be JSON strings; "
+                               f"found {_names(types - {str})}.",
                                fix="Send each element as a string.")
         arr = np.empty(len(flat), dtype=object)
         if content_type == "base64":
@@ -198,11 +202,13 @@ def _convert(flat: list, datatype: str, where: str, content_type: Any) -> np.nda
         return arr
     if datatype == "BOOL":
         if not types <= {bool}:
-            raise InvalidInput(f"{where}: BOOL data must be true/false; found {_names(types - {bool})}.",
+            raise InvalidInput(f"{where}: BOOL data must be true/false; "
+                               f"found {_names(types - {bool})}.",
                                fix="Send JSON booleans.")
         return np.array(flat, dtype=np.bool_)
     if not types <= _FLOAT_TYPES:
-        raise InvalidInput(f"{where}: {datatype} data must be numbers; found {_names(types - _FLOAT_TYPES)}.",
+        raise InvalidInput(f"{where}: {datatype} data must be numbers; "
+                           f"found {_names(types - _FLOAT_TYPES)}.",
                            fix="Send numbers only (no strings, booleans or nulls).")
     if dtype.kind == "f":
         try:

@@ -92,7 +92,8 @@ def _describe(doc: Any) -> str:
 
 def _decode_list(doc: list, max_rows: int | None) -> tuple[Batch, NativeFormat]:
     if not doc:
-        raise InvalidInput("The body is an empty list (zero rows).", fix=f"Send one of: {_EXPECTED}.")
+        raise InvalidInput("The body is an empty list (zero rows).",
+                           fix=f"Send one of: {_EXPECTED}.")
     _tables.check_row_count(len(doc), max_rows, _EXPECTED)
     if isinstance(doc[0], dict):
         columns, rows = _tables.rows_from_records(doc, "The records", _EXPECTED)
