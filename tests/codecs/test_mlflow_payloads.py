@@ -37,6 +37,7 @@ def _decode(doc, content_type=JSON, query=None, **kw):
     {"dataframe_split": {"data": [[1, 2]]}},
     {"dataframe_records": [{"a": 1, "b": "x", "c": True}, {"a": 2, "b": None, "c": False}]},
     {"dataframe_records": [{"a": 0.5}], "params": {"threshold": 0.3}},
+    {"dataframe_records": [{"a": 1, "b": 2}, {"a": 3}, {"c": "x", "a": 4}]},  # sparse records
 ])
 def test_dataframe_payloads_give_the_frame_mlflow_gives(doc):
     batch, fmt = _decode(doc)

@@ -181,6 +181,13 @@ def test_object_output_of_numbers_becomes_numeric():
     assert body["outputs"][0]["datatype"] == "INT64"
 
 
+def test_empty_outputs_list_means_all_outputs():
+    _, info = oip.decode_infer_request(_req(_tensor(), outputs=[]))
+    body = oip.encode_infer_response(model_name="m", model_version="1", info=info,
+                                     outputs={"a": np.array([1]), "b": np.array([2])})
+    assert [o["name"] for o in body["outputs"]] == ["a", "b"]
+
+
 def test_unknown_requested_output_is_400_naming_the_available_ones():
     info = oip.InferRequestInfo(requested_outputs=["probability"])
     with pytest.raises(BadRequest) as err:

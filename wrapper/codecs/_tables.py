@@ -35,8 +35,13 @@ def _type_name(value: Any) -> str:
             type(None): "null"}.get(type(value), "a number")
 
 
-def rows_from_records(records: list, where: str, expected: str) -> tuple[list[str], list]:
-    """Columns and row tuples from a list of JSON objects that all have the same keys."""
+def rows_from_records(records: list, where: str, expected: str, *,
+                      fill_missing: bool = False) -> tuple[list[str], list]:
+    """Columns and row tuples from a list of JSON objects that all have the same keys.
+
+    ``fill_missing`` gives pandas' (and so MLflow's) reading instead: the columns
+    are every key seen, in first-seen order, and a record without one has None.
+    """
     first = records[0]
     if set(map(type, records)) != {dict}:
         bad = next(i for i, r in enumerate(records) if type(r) is not dict)
@@ -53,6 +58,9 @@ def rows_from_records(records: list, where: str, expected: str) -> tuple[list[st
             raise KeyError
         rows = list(map(getter, records)) if n > 1 else [(v,) for v in map(getter, records)]
     except KeyError:
+        if fill_missing:
+            columns = list(dict.fromkeys(k for r in records for k in r))
+            return columns, [tuple(r.get(c) for c in columns) for r in records]
         keys = set(columns)
         bad = next(i for i, r in enumerate(records) if set(r) != keys)
         missing = sorted(keys - set(records[bad]))

@@ -2,7 +2,8 @@
 
 MLflow 2/3 JSON: an object with exactly one of ``dataframe_split``,
 ``dataframe_records``, ``instances``, ``inputs`` and optionally ``params``
-(other keys are ignored, as MLflow ignores them). CSV: ``text/csv``.
+(other keys are ignored, as MLflow ignores them). CSV: ``text/csv``. As in
+MLflow, records may omit keys (the value is missing, NaN in the frame).
 
 MLflow 1.x JSON, which MLflow 2 rejects and veneer keeps serving: a bare
 ``{"columns", "data"[, "index"]}`` object (pandas "split" orient, with or
@@ -157,7 +158,8 @@ def _records(value: Any, where: str, max_rows: int | None) -> Batch:
     if not isinstance(value[0], dict):
         raise InvalidInput(f"{where}: records must be objects, got {_kind(value[0])} "
                            "(a 1-D list where rows are needed?).", fix=f"Send {_EXPECTED}.")
-    columns, rows = _tables.rows_from_records(value, where, _EXPECTED)
+    # MLflow builds the frame with pandas, which fills a key missing from a record with NaN
+    columns, rows = _tables.rows_from_records(value, where, _EXPECTED, fill_missing=True)
     return _tables.table_batch(columns, rows, where)
 
 

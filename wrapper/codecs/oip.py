@@ -114,7 +114,8 @@ def decode_infer_request(doc: Any, *,
             if out.get("parameters") is not None:
                 info.output_parameters[out["name"]] = _parameters(out["parameters"],
                                                                   f"outputs[{i}]")
-        info.requested_outputs = names
+        # an empty list asks for nothing specific: answer with every output, as when omitted
+        info.requested_outputs = names or None
     tensors: dict[str, np.ndarray] = {}
     for i, tensor in enumerate(inputs):
         name, arr = _decode_input(tensor, i, info, max_rows)
