@@ -217,7 +217,9 @@ class MlflowAdapter(BaseAdapter):
             return model.predict(data, **kwargs)
         except MlflowException as e:
             if e.error_code in ("INVALID_PARAMETER_VALUE", "BAD_REQUEST") or "schema" in e.message.lower():
-                raise InvalidInput(f"The input does not match the model's signature: {e.message}",
+                # MLflow's message starts with a repr of the request's data: keep only its reason
+                reason = e.message.rpartition(". Error: ")[2] or e.message
+                raise InvalidInput(f"The input does not match the model's signature: {reason}",
                                    fix=f"Expected inputs: {self._expected()}.") from e
             raise
         except (ValueError, KeyError, TypeError) as e:  # the flavor's own input checks (sklearn...)

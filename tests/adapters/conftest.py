@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+import warnings
 from pathlib import Path
 from typing import Any
 
@@ -138,8 +139,10 @@ def mlflow_sklearn_dir(tmp_path_factory: pytest.TempPathFactory, fraud_model: An
 
     clf, frame = fraud_model
     path = tmp_path_factory.mktemp("mlflow-local") / "fraud"
-    mlflow.sklearn.save_model(clf, str(path), signature=infer_signature(frame, clf.predict(frame)),
-                              pip_requirements=PIP)
+    with warnings.catch_warnings():  # MLflow's hint about integer columns and missing values
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(frame, clf.predict(frame))
+    mlflow.sklearn.save_model(clf, str(path), signature=signature, pip_requirements=PIP)
     return path
 
 
@@ -157,7 +160,9 @@ def mlflow_registry(tmp_path_factory: pytest.TempPathFactory, fraud_model: Any) 
     uri = f"sqlite:///{root / 'registry.db'}"
     client = MlflowClient(tracking_uri=uri, registry_uri=uri)
     experiment = client.create_experiment("veneer-tests", artifact_location=(root / "artifacts").as_uri())
-    signature = infer_signature(frame, clf.predict(frame))
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        signature = infer_signature(frame, clf.predict(frame))
     # the fluent API reads the process-wide URI (the registry defaults to it); restored after
     with _use_tracking_uri(uri):
         for _ in range(2):
