@@ -40,7 +40,7 @@ def normalize_scope_path(prefix: str, model: str | None) -> tuple[str, ...]:
     """Segments of ``prefix[/model]`` from decoded URL pieces; ``BadRequest`` (400) if unsafe."""
     segments = split_segments(prefix) if isinstance(prefix, str) else None
     if segments is None:
-        raise BadRequest(f"invalid prefix in the path.", code="bad_path",
+        raise BadRequest("invalid prefix in the path.", code="bad_path",
                          fix="Use segments of letters, digits, '_', '.', '-' (no '..', '//', '%2F').")
     if model is None:
         return segments

@@ -36,7 +36,6 @@ from .settings import AuthSettings
 #: the largest token accepted (gunicorn refuses header lines over 8190 bytes anyway)
 MAX_TOKEN_BYTES = 8000
 _SHAPE = re.compile(r"\A[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]*\Z")
-_MAX_KID = 256
 _KID_OK = re.compile(r"\A[\x20-\x7e]{1,256}\Z")  # printable ASCII, short
 
 

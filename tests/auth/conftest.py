@@ -17,7 +17,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from jwt.algorithms import ECAlgorithm, RSAAlgorithm
 
 from veneer.sidecar.auth import Authenticator, Unauthorized
-from veneer.wrapper.settings import AccessList, Config, ModelSpec, PrefixSpec
+from veneer.wrapper.settings import AccessList, Config, ModelSpec
 
 ISSUER = "https://idp.example.com"
 SECRET = "s3cret-for-tests-only-0123456789abcdef"  # 38 bytes

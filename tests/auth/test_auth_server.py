@@ -196,16 +196,14 @@ def test_oversized_headers_are_refused_by_gunicorn(regions):
     assert post(a, "/models/marketing/churn/", hs_token(scope=["marketing/churn"])).status_code == 200
 
 
-def test_revocation_reaches_every_worker_within_the_bound(regions):
+def test_revocation_reaches_every_worker_within_the_bound(regions, monkeypatch):
     from veneer.sidecar.cli import main
 
     a, _ = regions
     token = hs_token(scope=["marketing/churn"])
     assert post(a, "/models/marketing/churn/", token).status_code == 200
     config = Path(a.cwd) / "veneer.yaml"
-    import os
-
-    os.environ.setdefault("VENEER_JWT_SECRET", SECRET)
+    monkeypatch.setenv("VENEER_JWT_SECRET", SECRET)
     start = time.monotonic()
     assert main(["token", "revoke", token, "--config", str(config)]) == 0
     # every request after the bound (1 s) is refused, whichever of the two workers answers

@@ -135,25 +135,30 @@ def test_embedded_jwk_header_is_ignored(auth, rsa_key2):
 
 
 # 9
-def test_expired_and_leeway_boundaries(auth):
-    now = int(time.time())
-    assert refused(auth, bearer(hs_token(exp=now - 31, iat=now - 600))).code == "expired"
+def frozen(auth, now):
+    """Pin the verifier's clock (the only clock exp/nbf/iat are compared with)."""
+    auth._verifier.wallclock = lambda: now
+    return auth
+
+
+def test_expired_and_leeway_boundaries():
+    now = 1_800_000_000
+    auth = frozen(make_auth(), now)  # leeway 30
+    assert refused(auth, bearer(hs_token(exp=now - 1 - 30, iat=now - 600))).code == "expired"
     assert refused(auth, bearer(hs_token(exp=now - 30, iat=now - 600))).code == "expired"  # exp <= now - leeway
-    assert auth.authenticate(bearer(hs_token(exp=now - 30 + 2, iat=now - 600))).sub == "alice"
-
-
-def test_expired_without_leeway():
-    auth = make_auth(leeway=0)
-    now = int(time.time())
-    assert refused(auth, bearer(hs_token(exp=now - 1, iat=now - 60))).code == "expired"
+    assert auth.authenticate(bearer(hs_token(exp=now - 30 + 1, iat=now - 600))).sub == "alice"
+    assert refused(frozen(make_auth(leeway=0), now), bearer(hs_token(exp=now - 1, iat=now - 60))).code == "expired"
+    assert refused(frozen(make_auth(leeway=0), now), bearer(hs_token(exp=now, iat=now - 60))).code == "expired"
 
 
 # 10
-def test_not_yet_valid(auth):
-    now = int(time.time())
-    assert refused(auth, bearer(hs_token(nbf=now + 31 + 2))).code == "immature"
-    assert refused(auth, bearer(hs_token(iat=now + 31 + 2, exp=now + 900))).code == "immature"
-    assert auth.authenticate(bearer(hs_token(nbf=now + 20))).sub == "alice"  # within leeway
+def test_not_yet_valid():
+    now = 1_800_000_000
+    auth = frozen(make_auth(), now)
+    assert refused(auth, bearer(hs_token(iat=now - 10, exp=now + 600, nbf=now + 30 + 1))).code == "immature"
+    assert refused(auth, bearer(hs_token(iat=now + 30 + 1, exp=now + 900))).code == "immature"
+    assert auth.authenticate(bearer(hs_token(iat=now - 10, exp=now + 600, nbf=now + 30))).sub == "alice"
+    assert auth.authenticate(bearer(hs_token(iat=now + 30, exp=now + 600))).sub == "alice"
 
 
 # 11
@@ -364,3 +369,10 @@ def test_cached_token_still_expires():
     assert auth.authenticate(bearer(token)).sub == "alice"
     now[0] += 6
     assert refused(auth, bearer(token)).code == "expired"
+
+
+def test_reason_descriptions_are_safe_in_a_quoted_header():
+    from veneer.sidecar.auth import FORBIDDEN_REASONS, UNAUTHORIZED_REASONS
+
+    for text in [*UNAUTHORIZED_REASONS.values(), *FORBIDDEN_REASONS.values()]:
+        assert '"' not in text and "\\" not in text and "\n" not in text

@@ -11,7 +11,7 @@ import pytest
 from veneer.sidecar.auth import Forbidden, KeySourceUnavailable, Unauthorized
 from veneer.sidecar.auth.revocation import revoke
 
-from .conftest import DROP, bearer, claims, hs_token, jwk_of, make_auth
+from .conftest import DROP, bearer, claims, hs_token, make_auth
 from tests.helpers.server import free_port
 
 
