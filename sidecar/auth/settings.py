@@ -14,8 +14,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Mapping
 
-import jsonschema
-
 from veneer.wrapper.errors import ConfigError
 from veneer.wrapper.schema.auth import AUTH_OBJECT, BASE_REQUIRED_CLAIMS, RESERVED_CLAIMS
 
@@ -185,6 +183,8 @@ def _check_early(raw: Mapping[str, Any], file: str | None) -> None:
 
 
 def _schema_check(raw: Mapping[str, Any], file: str | None) -> None:
+    import jsonschema  # start-up only; keeps `import veneer.sidecar.auth` light
+
     validator = jsonschema.Draft202012Validator(AUTH_OBJECT)
     errors = sorted(validator.iter_errors(dict(raw)), key=lambda e: list(map(str, e.absolute_path)))
     if errors:

@@ -187,3 +187,14 @@ def test_describe_hides_jwks_url_credentials():
     auth = make_auth(jwks_url="https://user:pw@idp.example.com:8443/keys?token=abc")
     shown = auth.describe()["jwks_url"]
     assert shown == "https://idp.example.com:8443/keys"
+
+
+def test_importing_auth_is_light():
+    import subprocess
+    import sys
+
+    code = ("import sys, veneer.sidecar.auth; "
+            "print(sorted(m for m in ('jwt', 'requests', 'cryptography', 'jsonschema', 'flask', 'onnxruntime', "
+            "'mlflow') if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.strip() == "[]"
