@@ -213,13 +213,12 @@ def _convert(flat: list, datatype: str, where: str, content_type: Any) -> np.nda
                            fix="Send numbers only (no strings, booleans or nulls).")
     if dtype.kind == "f":
         try:
-            arr = np.array(flat, dtype=np.float64)
+            with np.errstate(over="ignore"):  # overflow is detected just below, with a clear message
+                out = np.array(flat, dtype=dtype)
         except OverflowError:
             raise InvalidInput(f"{where}: an integer is too large for {datatype}.") from None
-        with np.errstate(over="ignore"):  # overflow is detected just below, with a clear message
-            out = arr.astype(dtype)
         if dtype.itemsize < 8 and not np.isfinite(out).all():
-            bad = float(arr[~np.isfinite(out)][0])
+            bad = flat[int(np.argmin(np.isfinite(out)))]
             raise InvalidInput(f"{where}: {bad!r} is out of range for {datatype}.",
                                fix=f"Send values within ±{float(np.finfo(dtype).max):.6g} "
                                    "or use FP64.")
