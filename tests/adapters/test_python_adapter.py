@@ -310,11 +310,18 @@ def test_example_platform_model_unchanged():
 def test_example_decorated_scorecard():
     if not (EXAMPLES / "build" / "scorecard_sample.csv").is_file():
         pytest.skip("examples/legacy_models/build not built (make examples)")
+    from veneer.wrapper.decorator import DECORATED
+
+    before, was_imported = list(DECORATED), "legacy_scoring" in sys.modules
     sys.path.insert(0, str(EXAMPLES))
     try:
         module = importlib.import_module("legacy_scoring")
     finally:
         sys.path.remove(str(EXAMPLES))
+        # importing registers the function: leave the process-wide list and sys.modules as found
+        DECORATED[:] = before
+        if not was_imported:
+            sys.modules.pop("legacy_scoring", None)
     sample = pd.read_csv(EXAMPLES / "build" / "scorecard_sample.csv")
     out = loaded(PythonAdapter.from_callable(module.score, spec("python"))).predict(Batch.from_frame(sample))
     scores = next(iter(out.values()))
