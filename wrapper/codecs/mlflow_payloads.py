@@ -27,7 +27,7 @@ from veneer.wrapper.errors import BadRequest, InvalidInput, UnsupportedMediaType
 
 from . import _tables, jsonfast
 from ._csv import parse_csv
-from ._media import is_json, parse_content_type
+from .media import is_json, parse_content_type
 from .kserve_v1 import decode_value
 
 FORMAT_KEYS = ("dataframe_split", "dataframe_records", "instances", "inputs")

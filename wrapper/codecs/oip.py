@@ -213,7 +213,7 @@ def _convert(flat: list, datatype: str, where: str, content_type: Any) -> np.nda
                            fix="Send numbers only (no strings, booleans or nulls).")
     if dtype.kind == "f":
         try:
-            with np.errstate(over="ignore"):  # overflow is detected just below, with a clear message
+            with np.errstate(over="ignore"):  # overflow is reported below, naming the value
                 out = np.array(flat, dtype=dtype)
         except OverflowError:
             raise InvalidInput(f"{where}: an integer is too large for {datatype}.") from None

@@ -31,7 +31,7 @@ from veneer.wrapper.errors import InvalidInput, UnsupportedMediaType, VeneerErro
 
 from . import _tables, jsonfast, mlflow_payloads
 from ._csv import format_csv, parse_csv, safe_cell
-from ._media import is_json, parse_content_type
+from .media import is_json, parse_content_type
 
 __all__ = ["NativeFormat", "decode_native", "encode_native", "error_body", "parse_csv", "safe_cell"]
 

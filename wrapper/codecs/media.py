@@ -1,4 +1,4 @@
-"""Content-Type parsing shared by the codecs that accept more than one media type."""
+"""Content-Type checks shared by the codecs and the protocol blueprints (415 on anything else)."""
 
 from __future__ import annotations
 
@@ -33,3 +33,15 @@ def parse_content_type(content_type: str | None) -> tuple[str, tuple[tuple[str, 
 def is_json(mime: str) -> bool:
     """``application/json`` and structured-syntax ``+json`` types (and no type at all)."""
     return mime in ("", "application/json") or mime.endswith("+json")
+
+
+def require_json(content_type: str | None) -> None:
+    """415 unless the request says JSON (or says nothing): for the OIP and KServe V1 routes.
+
+    ``text/plain`` carrying JSON is refused rather than sniffed (CASES 44), and
+    a non-UTF-8 charset is refused by ``parse_content_type``.
+    """
+    mime, _ = parse_content_type(content_type)
+    if not is_json(mime):
+        raise UnsupportedMediaType(f"Content type {content_type!r} is not accepted here.",
+                                   fix="Send the body as application/json.")
