@@ -165,6 +165,23 @@ def test_permissions_on_a_real_route(regions):
     assert reason(r) == (401, "missing")
 
 
+def test_admin_routes_need_manage_and_code_needs_custom_code(regions):
+    a, _ = regions
+
+    def admin(method, path, token, **kw):
+        return requests.request(method, a.url + "/admin/models/" + path, timeout=30,
+                                headers={"Authorization": f"Bearer {token}"}, **kw)
+
+    predict = hs_token(scope=["marketing/churn"], perm=["predict"])
+    manage = hs_token(scope=["marketing/churn"], perm=["manage"])
+    assert reason(admin("GET", "marketing/churn", predict)) == (403, "no_permission")
+    assert reason(admin("PUT", "marketing/churn/weights", predict, json={"1": 100})) == (403, "no_permission")
+    assert admin("GET", "marketing/churn", manage).status_code == 200
+    assert reason(admin("GET", "marketing2/x", manage)) == (403, "out_of_scope")
+    code_version = {"version": "9", "adapter": "python", "path": "legacy.py"}
+    assert reason(admin("POST", "marketing/churn/versions", manage, json=code_version)) == (403, "custom_code")
+
+
 def test_health_and_metrics_are_public_and_v2_says_auth_is_on(regions):
     a, _ = regions
     assert requests.get(a.url + "/v2/health/live", timeout=10).status_code == 200

@@ -144,10 +144,10 @@ def test_slow_jwks_is_abandoned_at_the_timeout(jwks_server, rsa_key):
     start = time.monotonic()
     unavailable(auth, rs_token(rsa_key))
     elapsed = time.monotonic() - start
-    assert 0.9 <= elapsed < 2.5, elapsed
+    assert 0.9 <= elapsed < 3.5, elapsed  # the 1 s deadline, plus slack for a loaded CI machine
     start = time.monotonic()
     unavailable(auth, rs_token(rsa_key))                # cooldown: answered at once
-    assert time.monotonic() - start < 0.2
+    assert time.monotonic() - start < 0.5
     assert fetches == ["error"]
 
 
@@ -161,7 +161,7 @@ def test_bad_jwks_bodies_are_handled(jwks_server, rsa_key, mode, caplog):
     start = time.monotonic()
     with caplog.at_level(logging.WARNING, logger="veneer.auth"):
         unavailable(auth, rs_token(rsa_key))
-    assert time.monotonic() - start < 1.5
+    assert time.monotonic() - start < 3.0
     assert fetches == ["error"]
     if mode.startswith("huge"):
         assert "exceeds jwks_max_bytes=65536" in caplog.text
