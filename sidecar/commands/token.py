@@ -138,7 +138,9 @@ def _create(args: argparse.Namespace) -> int:
     extra.update(parse_claim(c) for c in args.claim)
     claims = build_claims(issuer=settings.issuers[0], audience=settings.audiences[0], owner=args.owner,
                           scopes=scopes, permissions=args.permission or ["predict"], lifetime=lifetime,
-                          groups=args.group, global_id=args.global_id, extra=extra)
+                          groups=args.group, extra=extra,
+                          # a global-only deployment refuses gid-less tokens: mint for its own id
+                          global_id=args.global_id or (settings.global_id if settings.require_global_id else None))
     key, alg, kid = _signing_key(settings, args)
     print(sign(claims, key, alg, kid=kid))
     print(f"token for {args.owner}: scope {scopes}, permissions {claims['perm']}, jti {claims['jti']}, "
