@@ -16,6 +16,7 @@ from veneer.wrapper.codecs import tabular
 
 from .. import dispatch
 from .common import json_response, mark, model_metadata, state
+from .docs import maybe_serve as docs_answer
 from .mlflow_scoring import invoke
 
 bp = Blueprint("native", __name__)
@@ -44,6 +45,9 @@ def parse(rest: str):
 @bp.route("/models/<path:rest>", methods=["GET", "POST"])
 def models(rest: str) -> Response:
     """Predict, metadata or MLflow scoring for one model (see the module docstring)."""
+    docs = docs_answer(rest)  # /models/{prefix}/docs/, /redoc/, /openapi.json (see protocols/docs.py)
+    if docs is not None:
+        return docs
     mark("native")
     prefix_parts, name, version, action = parse(rest)
     prefix = "/".join(prefix_parts)
