@@ -26,6 +26,7 @@ import numpy as np
 from veneer.adapters._artifact import DEFAULT_MAX_BYTES, read_verified, sha256_hex
 from veneer.adapters._safe_unpickle import (UnsafePickleError, picklescan_verdict, safe_loads,
                                             trusted_loads, unpack)
+from veneer.adapters.accelerate.options import OPTIONS_SCHEMA as ACCELERATE_OPTIONS
 from veneer.adapters.base import AdapterMetadata, BaseAdapter, TensorSpec
 from veneer.adapters import _pickle_meta as meta
 from veneer.wrapper.batch import Batch
@@ -73,6 +74,7 @@ class PickleAdapter(BaseAdapter):
             "scan": {"enum": ["auto", "off"], "default": "auto",
                      "description": "auto: also run picklescan (when installed) and log its verdict next "
                                     "to the allowlist's; the allowlist alone decides."},
+            "accelerate": ACCELERATE_OPTIONS,  # issue 8: tuning of `accelerate: onnx`
         },
     }
 
