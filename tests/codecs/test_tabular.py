@@ -133,12 +133,20 @@ def test_csv_parses_like_pandas_read_csv(body):
     (b"a,b\n", 422, "zero rows"), (b"", 400, "empty"), (b"\n\n", 400, "empty"),
     (b"a,a\n1,2\n", 422, "repeats column"), (b"a\n\xff\n", 400, "not valid UTF-8"),
     (b"a,b\n1,inf\n", 422, "infinite"), (b"a\n-Infinity\n", 422, "infinite"),
-    (b"a\n1e400\n", 422, "infinite"),
+    (b"a\n1e400\n", 422, "infinite"), (b"a,b\nx,1e400\n", 422, "infinite"),
 ])
 def test_csv_errors(body, status, fragment):
     with raises_status(status) as info:
         tabular.decode_native(body, "text/csv")
     assert fragment in str(info.value)
+
+
+@pytest.mark.parametrize("cell", ["1_000", " 7", "2.5 ", "\u0661", "0x10", "1e", "--1", "+.5"])
+def test_csv_numbers_follow_pandas_not_python_int(cell):
+    body = f"a,b\n{cell},1\n".encode()
+    batch, _ = tabular.decode_native(body, "text/csv")
+    assert batch.frame()["a"].tolist() == pd.read_csv(io.BytesIO(body))["a"].tolist()
+    assert batch.frame()["b"].tolist() == [1]
 
 
 def test_csv_out_escapes_formula_injection_but_not_numbers():

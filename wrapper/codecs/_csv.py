@@ -30,6 +30,11 @@ _NA = frozenset({"", "NA", "N/A", "n/a", "NaN", "nan", "-NaN", "-nan", "NULL", "
                  "#N/A", "<NA>"})
 _BOOLS = {"True": True, "False": False, "true": True, "false": False, "TRUE": True, "FALSE": False}
 _FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+# pandas.read_csv's reading of a number: ASCII digits, optional sign, exponent and spaces
+_NUMBER_CHARS = re.compile(r"[0-9.eE+\- ]*")
+_INTEGER = re.compile(r" *[+-]?[0-9]+ *")
+_NUMBER = re.compile(r" *([+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?"
+                     r"|[+-]?(?i:inf|infinity)) *")
 _PLAIN_NUMBER = re.compile(r"[+-]?(\d+\.?\d*|\.\d+)([eE][+-]?\d+)?")
 _EXPECTED = "a header line of column names, then one line per row (text/csv, UTF-8)"
 
@@ -92,22 +97,24 @@ def parse_csv(body: bytes, *, max_rows: int | None = None) -> Batch:
 def _numeric_matrix(rows: list[list[str]], columns: list[str]) -> np.ndarray | None:
     """The whole table as one int64 or float64 matrix when every cell is a number, else None.
 
-    The common all-numeric CSV pays two vectorised conversions instead of
-    several per column; anything else (blanks, NA markers, text) returns None.
+    The common all-numeric CSV pays one character check and one conversion
+    instead of several per column; anything else (blanks, NA markers, text,
+    ``inf``) returns None and goes column by column.
     """
     flat = list(chain.from_iterable(rows))
+    # Python's int()/float() also read "1_000" and non-ASCII digits; pandas does not
+    if not _NUMBER_CHARS.fullmatch("".join(flat)):
+        return None
     for convert in (int, float):
         try:
             # Python's int/float over a flat list beats numpy's string casts ~2x here
             matrix = np.array(list(map(convert, flat))).reshape(len(rows), len(columns))
         except (ValueError, OverflowError):
             continue
-        if convert is float:
-            inf = np.isinf(matrix)
-            if inf.any():
-                r, c = map(int, np.argwhere(inf)[0])
-                raise InvalidInput(f"CSV column {columns[c]!r}, row {r + 1}: "
-                                   f"{rows[r][c]!r} is infinite.", fix="Send finite numbers.")
+        if matrix.dtype.kind == "f" and np.isinf(matrix).any():  # "1e400" reads as inf
+            r, c = map(int, np.argwhere(np.isinf(matrix))[0])
+            raise InvalidInput(f"CSV column {columns[c]!r}, row {r + 1}: {rows[r][c]!r} is "
+                               "infinite.", fix="Send finite numbers.")
         if matrix.dtype.kind in "if":
             return matrix
     return None
@@ -115,19 +122,15 @@ def _numeric_matrix(rows: list[list[str]], columns: list[str]) -> np.ndarray | N
 
 def _column(values: tuple[str, ...], name: str) -> np.ndarray:
     """One column's strings as int64, float64, bool or object (the first that fits every cell)."""
-    strings = np.array(values)
-    na = np.isin(strings, list(_NA))
-    has_na = bool(na.any())
-    if not has_na:
-        try:
-            return strings.astype(np.int64)
-        except (ValueError, OverflowError):
-            pass
-    try:
-        floats = np.where(na, "nan", strings).astype(np.float64)
-    except (ValueError, OverflowError):
-        floats = None
-    if floats is not None:
+    na = [v in _NA for v in values]
+    has_na = any(na)
+    cells = [v for v, missing in zip(values, na) if not missing]
+    if cells and not has_na and all(map(_INTEGER.fullmatch, cells)):
+        ints = np.array(list(map(int, cells)))
+        if ints.dtype.kind == "i":  # beyond int64 numpy keeps objects: read them as floats
+            return ints
+    if cells and all(map(_NUMBER.fullmatch, cells)):
+        floats = np.array([float("nan") if missing else float(v) for v, missing in zip(values, na)])
         inf = np.isinf(floats)
         if inf.any():
             row = int(np.argmax(inf))
@@ -138,7 +141,7 @@ def _column(values: tuple[str, ...], name: str) -> np.ndarray:
         return np.array([_BOOLS[v] for v in values], dtype=np.bool_)
     out = np.array(values, dtype=object)
     if has_na:
-        out[na] = None
+        out[np.array(na)] = None
     return out
 
 
