@@ -22,6 +22,7 @@ import tempfile
 from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
+from veneer.adapters.accelerate.options import OPTIONS_SCHEMA as ACCELERATE_OPTIONS
 from veneer.adapters.base import AdapterMetadata, BaseAdapter, TensorSpec
 from veneer.wrapper.batch import Batch
 from veneer.wrapper.errors import ArtifactError, ConfigError, InvalidInput, ModelNotReady
@@ -33,7 +34,8 @@ _COL_TYPES = {"double": "FP64", "float": "FP32", "long": "INT64", "integer": "IN
               "boolean": "BOOL", "string": "BYTES", "binary": "BYTES", "datetime": "BYTES"}
 _NP_KINDS = {"f": "FP", "i": "INT", "u": "UINT"}
 _USERINFO = re.compile(r"(\w+://)[^/@\s]+@")
-_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<ref>[^/]+)|@(?P<alias>[^/]+))/?$")
+_RUNS_URI = re.compile(r"^runs:/(?P<run>[0-9A-Za-z]+)/(?P<name>[\w.-]+)(?:/(?P<rest>.+?))?/?$")
+_MODELS_URI = re.compile(r"^models:/(?P<name>[^/@]+)(?:/(?P<ref>[^/]+)|@(?P<alias>[^/]+))?/?$")
 
 
 class MlflowAdapter(BaseAdapter):
@@ -54,6 +56,7 @@ class MlflowAdapter(BaseAdapter):
                                                 "(MLflow's own default retries for minutes)."},
             "http_timeout": {"type": "number", "exclusiveMinimum": 0, "default": 30,
                              "description": "Seconds per MLflow HTTP call during load."},
+            "accelerate": ACCELERATE_OPTIONS,  # issue 8: tuning of `accelerate: onnx`
         },
     }
 
@@ -123,23 +126,10 @@ class MlflowAdapter(BaseAdapter):
             # without one MLflow would quietly create ./mlflow.db and find nothing in it
             raise ConfigError(f"The MLflow URI {uri!r} needs a tracking server.",
                               fix="Set options.tracking_uri on this version (or MLFLOW_TRACKING_URI).")
-        artifact_uri = uri
-        match = _MODELS_URI.match(uri)
-        if match:
-            client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
-            name, ref, alias = match["name"], match["ref"], match["alias"]
-            if alias:
-                version = client.get_model_version_by_alias(name, alias).version
-            elif ref and ref.isdigit():
-                version = ref
-            else:  # a stage name (MLflow 1.x/2.x registries)
-                found = client.get_latest_versions(name, stages=[ref])
-                if not found:
-                    raise ArtifactError(f"Registered model {name!r} has no version in stage {ref!r}.",
-                                        fix="Use models:/name/<version> or models:/name@<alias>.",
-                                        code="not_found")
-                version = found[0].version
-            artifact_uri = client.get_model_version_download_uri(name, version)
+        # MLflow's own models:/ and runs:/ resolution builds clients from the process-wide
+        # tracking URI, ignoring the one passed in: resolve to a plain artifact location here
+        client = MlflowClient(tracking_uri=tracking, registry_uri=registry)
+        artifact_uri = _artifact_location(client, uri)
         folder = Path(tempfile.mkdtemp(prefix="veneer-mlflow-"))
         self._download = (os.getpid(), folder)
         local = mlflow.artifacts.download_artifacts(artifact_uri=artifact_uri, dst_path=str(folder),
@@ -259,6 +249,40 @@ class MlflowAdapter(BaseAdapter):
 
     def _expected(self) -> str:
         return ", ".join(f"{t.name} {t.datatype}" for t in self._meta.inputs) or "(no signature)"
+
+
+def _artifact_location(client: Any, uri: str) -> str:
+    """Where the files of ``models:/name/3``, ``models:/name@alias``, ``models:/m-id`` or ``runs:/id/name`` are."""
+    match = _MODELS_URI.match(uri)
+    if match:
+        name, ref, alias = match["name"], match["ref"], match["alias"]
+        if alias:
+            version = client.get_model_version_by_alias(name, alias).version
+        elif ref and ref.isdigit():
+            version = ref
+        elif ref:  # a stage name (MLflow 1.x/2.x registries)
+            found = client.get_latest_versions(name, stages=[ref])
+            if not found:
+                raise ArtifactError(f"Registered model {name!r} has no version in stage {ref!r}.",
+                                    fix="Use models:/name/<version> or models:/name@<alias>.", code="not_found")
+            version = found[0].version
+        elif name.startswith("m-"):  # an MLflow 3 logged-model id
+            return client.get_logged_model(name).artifact_location
+        else:
+            raise ConfigError(f"The MLflow URI {uri!r} names no version.",
+                              fix=f"Use models:/{name}/<version> or models:/{name}@<alias>.")
+        return client.get_model_version_download_uri(name, version)
+    run = _RUNS_URI.match(uri)
+    if run:
+        run_id, name, rest = run["run"], run["name"], run["rest"] or ""
+        info = client.get_run(run_id).info
+        # MLflow 3 keeps models logged in a run as "logged models" outside the run's artifacts
+        for model in client.search_logged_models(experiment_ids=[info.experiment_id],
+                                                 filter_string=f"name = '{name}'"):
+            if model.source_run_id == run_id:
+                return model.artifact_location + (f"/{rest}" if rest else "")
+        return f"{info.artifact_uri}/{name}" + (f"/{rest}" if rest else "")
+    return uri
 
 
 def _redact(text: str) -> str:

@@ -258,3 +258,24 @@ def test_credentials_in_the_tracking_uri_never_reach_the_error():
         loaded(uri="models:/fraud/1", options={"tracking_uri": dead, "http_max_retries": 0})
     assert "s3cret" not in str(info.value) and "127.0.0.1" in str(info.value)
     assert info.value.__cause__ is None and info.value.__suppress_context__
+
+
+def test_runs_uri_loads_with_an_explicit_tracking_uri(mlflow_registry, monkeypatch):
+    from mlflow import MlflowClient
+
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)  # only the option may point at the store
+    run_id = MlflowClient(tracking_uri=mlflow_registry).get_model_version("fraud", "1").run_id
+    adapter = loaded(uri=f"runs:/{run_id}/model", options={"tracking_uri": mlflow_registry})
+    assert np.asarray(adapter.predict(fraud_batch())).tolist() == [1, 0, 1, 0]
+    assert adapter.metadata().extra["run_id"] == run_id
+
+
+def test_logged_model_id_uri_loads_and_a_bare_name_is_a_config_error(mlflow_registry):
+    from mlflow import MlflowClient
+
+    source = MlflowClient(tracking_uri=mlflow_registry).get_model_version("fraud", "2").source
+    assert source.startswith("models:/m-")  # MLflow 3 registers logged models by id
+    adapter = loaded(uri=source, options={"tracking_uri": mlflow_registry})
+    assert np.asarray(adapter.predict(fraud_batch())).tolist() == [1, 0, 1, 0]
+    with pytest.raises(ConfigError, match=r"models:/fraud/<version> or models:/fraud@<alias>"):
+        loaded(uri="models:/fraud", options={"tracking_uri": mlflow_registry})
