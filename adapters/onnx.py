@@ -223,7 +223,7 @@ class _Port:
         """The value as this input's dtype and rank, or InvalidInput saying what differs."""
         arr = np.asarray(value)
         want = np.dtype(self.dtype)
-        if arr.dtype != want:
+        if arr.dtype != want or want.kind == "O":  # object arrays may hold bytes (OIP BYTES)
             arr = self._cast(arr, want)
         rank = len(self.shape)
         if arr.ndim == rank - 1 and rank >= 2 and self.shape[-1] == 1:

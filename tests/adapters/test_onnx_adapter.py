@@ -120,6 +120,22 @@ def test_wrong_type_is_422_naming_input_and_type(two_input_onnx, linear_onnx):
         loaded(linear_onnx).predict(Batch(columns=["a", "b", "c"], rows=[["one", "two", "three"]]))
 
 
+def test_string_input_takes_text_rows_and_bytes_tensors(tmp_path):
+    import onnx
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Identity", ["text"], ["same"])], "strings",
+                              [helper.make_tensor_value_info("text", TensorProto.STRING, [None, 1])],
+                              [helper.make_tensor_value_info("same", TensorProto.STRING, [None, 1])])
+    path = tmp_path / "strings.onnx"
+    onnx.save_model(helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)]), str(path))
+    adapter = loaded(path)
+    assert [(t.name, t.datatype) for t in adapter.metadata().inputs] == [("text", "BYTES")]
+    assert adapter.predict(Batch(columns=["text"], rows=[["café"], ["b"]]))["same"].tolist() == [["café"], ["b"]]
+    sent = np.array([b"x", "caf\u00e9".encode()], dtype=object)  # OIP BYTES arrive as bytes, 1-D per column
+    assert adapter.predict(Batch(tensors={"text": sent}))["same"].tolist() == [["x"], ["café"]]
+
+
 def test_sklearn_classifier_outputs_match_sklearn(sklearn_onnx, iris_like):
     X, _, clf = iris_like
     adapter = loaded(sklearn_onnx)
