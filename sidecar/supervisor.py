@@ -1,6 +1,6 @@
 """Start, watch, restart and stop the legacy services that ``http`` versions declare with ``command:``.
 
-The gunicorn master calls ``start_supervisors(config)`` (on_starting) and
+The gunicorn master calls ``start_supervisors(config)`` (when_ready) and
 ``stop_supervisors(sups, timeout)`` (on_exit). Each legacy process runs in its own
 process group; a watcher thread waits on it, restarts it with exponential backoff
 if it dies, and ``ready`` turns true only once its health URL answers 2xx (or,
@@ -13,6 +13,7 @@ the watcher still sees the death and restarts, which is all it needs.
 
 from __future__ import annotations
 
+import http.client
 import logging
 import os
 import signal
@@ -33,21 +34,29 @@ STABLE_SECONDS = 30.0
 
 
 def _healthy(health_url: str | None, url: str, timeout: float = 1.0) -> bool:
-    if health_url:
-        import requests
+    """One health check with the standard library only.
 
-        try:
-            resp = requests.get(health_url, timeout=timeout, allow_redirects=False)
-            return 200 <= resp.status_code < 300
-        except requests.RequestException:
-            return False
-    parts = urlsplit(url)
+    This runs on a thread of the gunicorn master, which forks workers at any time: a
+    lock held by this thread at that moment stays locked forever in the worker (an
+    import's module lock, a pool lock). So no imports and no shared clients here.
+    """
+    parts = urlsplit(health_url or url)
     port = parts.port or (443 if parts.scheme == "https" else 80)
+    if not health_url:
+        try:
+            with socket.create_connection((parts.hostname, port), timeout=timeout):
+                return True
+        except OSError:
+            return False
+    cls = http.client.HTTPSConnection if parts.scheme == "https" else http.client.HTTPConnection
+    conn = cls(parts.hostname, port, timeout=timeout)
     try:
-        with socket.create_connection((parts.hostname, port), timeout=timeout):
-            return True
-    except OSError:
+        conn.request("GET", (parts.path or "/") + (f"?{parts.query}" if parts.query else ""))
+        return 200 <= conn.getresponse().status < 300
+    except (OSError, http.client.HTTPException):
         return False
+    finally:
+        conn.close()
 
 
 class Supervisor:

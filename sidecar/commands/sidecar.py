@@ -39,6 +39,8 @@ def configure(parser: argparse.ArgumentParser) -> None:
                         help="start and supervise the service with this command line (shell-style quoting)")
     parser.add_argument("--idempotent", action="store_true",
                         help="the service has no side effects: 502/503/504 answers may be retried")
+    parser.add_argument("--no-register", dest="no_register", action="store_true",
+                        help="do not register with a model registry (default: the config's registry section)")
     parser.add_argument("--no-auth", dest="no_auth", action="store_true",
                         help="serve without tokens (local use only) when no --config sets auth")
     parser.add_argument("--issuer", help="token issuer, with --secret-env, when no --config sets auth")
@@ -78,6 +80,8 @@ def default_model_name(upstream: str) -> str:
 def sidecar_data(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
     """The config mapping: ``base`` (a parsed veneer.yaml or {}) plus the sidecar's model."""
     data = dict(base or {})
+    if getattr(args, "no_register", False):
+        data["registry"] = {**(data.get("registry") or {}), "enabled": False}
     if not args.upstream:
         if not data.get("models"):
             raise ConfigError("Nothing to serve: no --upstream and no models in --config.",

@@ -73,6 +73,7 @@ def test_run_reports_errors_with_exit_code_2(capsys) -> None:
 
 
 def test_upstream_may_be_given_as_the_positional_argument() -> None:
-    config = sidecar.build(parse("http://127.0.0.1:9000/score_one", "--no-auth", "--workers", "3"))
-    assert config.models[0].name == "score_one"
+    config = sidecar.build(parse("http://127.0.0.1:9000/score_one", "--no-auth", "--workers", "3",
+                                 "--no-register"))
+    assert config.models[0].name == "score_one" and config.registry["enabled"] is False
     assert sidecar.server_overrides(parse("http://x/y", "--workers", "3")) == {"workers": 3}
