@@ -277,8 +277,9 @@ def _artifact_location(client: Any, uri: str) -> str:
         run_id, name, rest = run["run"], run["name"], run["rest"] or ""
         info = client.get_run(run_id).info
         # MLflow 3 keeps models logged in a run as "logged models" outside the run's artifacts
-        for model in client.search_logged_models(experiment_ids=[info.experiment_id],
-                                                 filter_string=f"name = '{name}'"):
+        search = getattr(client, "search_logged_models", None)  # absent before MLflow 3
+        for model in search(experiment_ids=[info.experiment_id], filter_string=f"name = '{name}'") \
+                if search else ():
             if model.source_run_id == run_id:
                 return model.artifact_location + (f"/{rest}" if rest else "")
         return f"{info.artifact_uri}/{name}" + (f"/{rest}" if rest else "")
