@@ -4,24 +4,21 @@ The session is created in ``load()``, which the server calls in each gunicorn
 worker after fork: an ORT session's thread pools do not survive ``fork()``
 (onnxruntime#9800), so ``fork_safe`` is False. The model bytes are read once
 through ``read_verified`` (size cap, sha256 pin), parsed with ``onnx`` and
-checked before ORT sees them: tensors stored as external data may only name
-regular files inside the model's own folder (CVE-2024-27318: ``location`` values
-like ``../../etc/passwd``, absolute paths, symlinks or hardlinks to elsewhere).
-Accepted external data is read by us and embedded, so ORT never opens a path.
+checked before ORT sees them: external data is confined to the model's folder
+and embedded by ``_onnx_external``, so ORT never opens a path (CVE-2024-27318).
 """
 
 from __future__ import annotations
 
 import logging
-import os
 import re
-import stat
-from pathlib import Path, PurePosixPath, PureWindowsPath
+from pathlib import Path
 from typing import Any, ClassVar, Iterator
 
 import numpy as np
 
 from veneer.adapters._artifact import read_verified
+from veneer.adapters._onnx_external import embed_external_data
 from veneer.adapters.base import AdapterMetadata, BaseAdapter, TensorSpec
 from veneer.wrapper.batch import Batch
 from veneer.wrapper.errors import ArtifactError, ConfigError, InvalidInput, ModelNotReady
@@ -96,7 +93,7 @@ class OnnxAdapter(BaseAdapter):
         if not model.HasField("graph") or not model.graph.node:
             raise ArtifactError(f"The ONNX model {path.name!r} holds no graph (an empty or non-ONNX file).",
                                 fix="Point `path:` at the exported .onnx model.", code="corrupt_model")
-        if _embed_external_data(model, path.parent):
+        if embed_external_data(model, path.parent):
             data = model.SerializeToString()
         providers, warnings = self._providers(ort)
         options = ort.SessionOptions()
@@ -265,96 +262,6 @@ def _output_array(value: Any) -> np.ndarray:
         keys = list(value[0])
         return np.array([[row[k] for k in keys] for row in value], dtype=np.float32)
     return np.asarray(value)
-
-
-def _iter_tensors(graph: Any) -> Iterator[Any]:
-    """Every TensorProto of a graph, its sparse initializers and nested subgraphs."""
-    yield from graph.initializer
-    for sparse in graph.sparse_initializer:
-        yield sparse.values
-        yield sparse.indices
-    yield from _node_tensors(graph.node)
-
-
-def _node_tensors(nodes: Any) -> Iterator[Any]:
-    for node in nodes:
-        for attr in node.attribute:
-            if attr.HasField("t"):
-                yield attr.t
-            yield from attr.tensors
-            if attr.HasField("sparse_tensor"):
-                yield attr.sparse_tensor.values
-                yield attr.sparse_tensor.indices
-            if attr.HasField("g"):
-                yield from _iter_tensors(attr.g)
-            for sub in attr.graphs:
-                yield from _iter_tensors(sub)
-
-
-def _embed_external_data(model: Any, folder: Path) -> bool:
-    """Check every external-data reference and copy its bytes into the model; True if any."""
-    from onnx import TensorProto
-
-    tensors = [*_iter_tensors(model.graph)]
-    for function in model.functions:
-        tensors.extend(_node_tensors(function.node))
-    root = folder.resolve()
-    files: dict[Path, bytes] = {}
-    found = False
-    for tensor in tensors:
-        if tensor.data_location != TensorProto.EXTERNAL:
-            continue
-        found = True
-        info = {e.key: e.value for e in tensor.external_data}
-        location = info.get("location", "")
-        real = _safe_location(location, root, tensor.name)
-        if real not in files:
-            files[real] = read_verified(real, None, base=root, what="ONNX external data")
-        blob = files[real]
-        offset, length = int(info.get("offset") or 0), info.get("length")
-        end = len(blob) if length is None else offset + int(length)
-        if offset < 0 or end > len(blob) or end < offset:
-            raise ArtifactError(
-                f"External data of tensor {tensor.name!r} asks for bytes {offset}..{end} of "
-                f"{location!r}, which has {len(blob)} bytes.",
-                fix="Re-export the model with its external data file.", code="corrupt_model")
-        tensor.raw_data = blob[offset:end]
-        del tensor.external_data[:]
-        tensor.data_location = TensorProto.DEFAULT
-    return found
-
-
-def _safe_location(location: str, root: Path, tensor: str) -> Path:
-    """The real path of an external-data ``location``, refusing anything outside ``root``."""
-    refuse = None
-    if not location:
-        refuse = "has no location"
-    elif PurePosixPath(location).is_absolute() or PureWindowsPath(location).is_absolute() \
-            or location.startswith(("/", "\\")) or PureWindowsPath(location).drive:
-        refuse = "is an absolute path"
-    elif ".." in re.split(r"[\\/]", location):
-        refuse = "climbs out of the model's folder with '..'"
-    if refuse is None:
-        try:
-            real = (root / location).resolve(strict=True)
-        except (OSError, RuntimeError) as e:
-            raise ArtifactError(f"External data {location!r} of tensor {tensor!r} cannot be found next to "
-                                f"the model ({e.__class__.__name__}).",
-                                fix="Ship the external data file in the model's folder.", code="not_found") from e
-        st = os.stat(real)
-        if not real.is_relative_to(root):
-            refuse = "is a symlink to a file outside the model's folder"
-        elif not stat.S_ISREG(st.st_mode):
-            refuse = "is not a regular file"
-        elif st.st_nlink > 1:
-            refuse = f"is a file with {st.st_nlink} hard links (a hardlink can expose any file)"
-        else:
-            return real
-    raise ArtifactError(
-        f"Refusing the ONNX model: the external data location {location!r} of tensor {tensor!r} {refuse}.",
-        fix="External data must be regular files inside the model's folder, named by a relative path "
-            "(re-export with onnx.save_model(..., save_as_external_data=True, location='weights.bin')).",
-        code="external_data_escape")
 
 
 def _load_error(e: Exception, model: Any, name: str, ort_version: str) -> ArtifactError:
