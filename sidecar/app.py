@@ -24,6 +24,7 @@ from .model_store import ModelStore
 from .routing import Router
 from .state import ServerState
 from .traffic_store import TrafficStore
+from .watchdog import Watchdog
 
 log = logging.getLogger("veneer.app")
 _REQUEST_ID = re.compile(r"^[A-Za-z0-9._:\-]{1,128}$")
@@ -43,8 +44,12 @@ def create_app(config: Config, *, store: ModelStore | None = None, load: bool = 
     if load:
         store.load()
     traffic.listener = store.sync
+    auth = _make_auth(config)
+    if auth is not None and metrics is not None:
+        auth.observer = metrics.observe_auth_failure
+        auth.jwks_observer = metrics.observe_jwks_fetch
     state = ServerState(config=config, models=store, router=Router(), traffic_source=traffic,
-                        auth=_make_auth(config), metrics=metrics)
+                        auth=auth, metrics=metrics, watchdog=Watchdog(config.server.timeout))
     app.extensions["veneer"] = state
     _install_hooks(app, state)
     from .protocols import register_all

@@ -107,11 +107,17 @@ def predict(state: ServerState, model: ModelSpec, url_version: str | None, decod
         raise PayloadTooLarge(f"{batch.n_rows} rows exceed the limit of {state.config.server.max_rows}.",
                               fix="Split the request into smaller batches.")
     batch.context = {"request_id": g.request_id, "principal": g.get("principal"), "headers": request.headers}
+    metrics = state.metrics
     start = time.perf_counter()
-    outputs = run_predict(loaded, batch)
+    with state.watchdog.guard(f"{model.qualified_name} v{pick.version}"):
+        if metrics is None:
+            outputs = run_predict(loaded, batch)
+        else:
+            with metrics.in_flight(model.qualified_name):
+                outputs = run_predict(loaded, batch)
     elapsed = time.perf_counter() - start
-    if state.metrics is not None:
-        state.metrics.observe_predict(model=model.qualified_name, version=pick.version, seconds=elapsed)
+    if metrics is not None:
+        metrics.observe_predict(model=model.qualified_name, version=pick.version, seconds=elapsed)
     served = Served(model, loaded, pick)
     payload, mimetype = encode(outputs, served, batch)
     response = Response(payload, status=200, mimetype=mimetype)

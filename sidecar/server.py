@@ -74,6 +74,7 @@ class VeneerApplication(BaseApplication):
         state = app.extensions["veneer"]
         state.models.load_after_fork()
         state.traffic_source.start_watching()
+        state.watchdog.start()
 
     def _worker_exit(self, server, worker) -> None:
         if self.flask_app is not None:

@@ -9,6 +9,7 @@ from veneer.wrapper.settings import Config
 
 from .model_store import ModelStore
 from .routing import Router, TrafficTable
+from .watchdog import Watchdog
 
 
 @dataclass
@@ -21,6 +22,7 @@ class ServerState:
     traffic_source: Any  # has .table -> TrafficTable (see traffic_store.py)
     auth: Any = None      # veneer.sidecar.auth.Authenticator
     metrics: Any = None   # veneer.sidecar.metrics.Metrics
+    watchdog: Watchdog = field(default_factory=lambda: Watchdog(timeout=60))
     extra: dict[str, Any] = field(default_factory=dict)
 
     @property

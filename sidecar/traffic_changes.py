@@ -21,7 +21,7 @@ from .routing import ModelTraffic, VersionRoute
 
 CHANGEABLE = ("stage", "weight", "draft")
 ADDABLE = ("version", "adapter", "path", "uri", "url", "sha256", "stage", "weight", "draft", "options",
-           "idempotent")
+           "idempotent", "trusted")
 
 
 def check_fields(change: Mapping[str, Any], *, where: str) -> dict[str, Any]:
@@ -77,7 +77,8 @@ def version_from_dict(raw: Mapping[str, Any], model: ModelSpec, base_dir: Path) 
                        path=(base_dir / path).resolve() if path else None, uri=raw.get("uri"),
                        url=raw.get("url"), sha256=raw.get("sha256"), stage=raw.get("stage"),
                        weight=raw.get("weight"), draft=bool(raw.get("draft", False)),
-                       idempotent=bool(raw.get("idempotent", False)), options=dict(raw.get("options") or {}),
+                       idempotent=bool(raw.get("idempotent", False)), trusted=bool(raw.get("trusted", False)),
+                       options=dict(raw.get("options") or {}),
                        model=model.name, prefix=model.prefix, origin="admin API")
 
 
@@ -98,8 +99,10 @@ def check_addition(raw: Any, model: ModelSpec, existing: set[str], permissions: 
 
     if raw["adapter"] not in known_names():
         raise InvalidInput(f"Unknown adapter {raw['adapter']!r}.", fix=f"Use one of {', '.join(known_names())}.")
-    if raw["adapter"] == "python" and permissions is not None and "custom_code" not in permissions:
-        raise Forbidden("Adding a Python-code version needs the 'custom_code' permission.", code="custom_code")
+    runs_code = raw["adapter"] in ("python", "mlflow") or bool(raw.get("trusted"))
+    if runs_code and permissions is not None and "custom_code" not in permissions:
+        raise Forbidden(f"Adding a version that can run its own code ({raw['adapter']}) needs the "
+                        "'custom_code' permission.", code="no_permission")
     if not (raw.get("path") or raw.get("uri") or raw.get("url")):
         raise InvalidInput("Give the artifact as 'path' (already on this server), 'uri' or 'url'.")
     out = {k: raw[k] for k in ADDABLE if k in raw}

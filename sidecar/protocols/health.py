@@ -13,9 +13,9 @@ bp = Blueprint("health", __name__)
 EXTENSIONS = ["model_repository_readonly", "version_headers", "traffic_weights"]
 
 
-def _gate(st: ServerState, public: bool) -> None:
-    """Health and metrics answer without a token unless the config makes them private."""
-    if not public and st.auth is not None and st.auth.enabled:
+def _gate(st: ServerState, kind: str) -> None:
+    """Health and metrics answer without a token unless the server or auth config makes them private."""
+    if st.auth is not None and st.auth.enabled and not st.auth.is_public(kind):
         st.auth.authenticate(request.headers, request.args)
 
 
@@ -37,7 +37,7 @@ def readiness(st: ServerState) -> tuple[bool, dict]:
 def live() -> Response:
     """The process answers (KServe/OIP liveness)."""
     mark("v2", count=False)
-    _gate(state(), state().config.server.public_health)
+    _gate(state(), "health")
     return json_response({"live": True})
 
 
@@ -46,7 +46,7 @@ def ready() -> Response:
     """Every model can answer (OIP readiness); 503 lists what is not ready and why."""
     mark("v2", count=False)
     st = state()
-    _gate(st, st.config.server.public_health)
+    _gate(st, "health")
     ok, details = readiness(st)
     body = {"ready": ok}
     if details:
@@ -60,7 +60,7 @@ def ping() -> Response:
     """MLflow scoring server health: 200 when ready."""
     mark("mlflow", count=False)
     st = state()
-    _gate(st, st.config.server.public_health)
+    _gate(st, "health")
     ok, details = readiness(st)
     return json_response({"status": "ok" if ok else "not ready", **({"not_ready": details} if details else {})},
                          200 if ok else 503)
@@ -70,7 +70,7 @@ def ping() -> Response:
 def version() -> Response:
     """Veneer's version (MLflow's /version route)."""
     mark("mlflow", count=False)
-    _gate(state(), state().config.server.public_health)
+    _gate(state(), "health")
     return Response(__version__, mimetype="text/plain")
 
 
@@ -79,7 +79,7 @@ def server_metadata() -> Response:
     """OIP server metadata, plus whether auth is on."""
     mark("v2", count=False)
     st = state()
-    _gate(st, st.config.server.public_health)
+    _gate(st, "health")
     auth = st.auth.describe() if st.auth is not None else {"auth": "off"}
     return json_response({"name": "veneer", "version": __version__, "extensions": EXTENSIONS, "auth": auth})
 
@@ -89,7 +89,7 @@ def metrics() -> Response:
     """Prometheus exposition, aggregated across workers."""
     mark("metrics", count=False)
     st = state()
-    _gate(st, st.config.server.public_metrics)
+    _gate(st, "metrics")
     if st.metrics is None:
         return json_response({"error": "metrics are off (server.metrics: false)", "code": "not_found"}, 404)
     from ..metrics import render_metrics

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import requests
 
-from .wait import wait_for
+from .wait import GiveUp, wait_for
 
 REPO = Path(__file__).resolve().parents[2]
 
@@ -55,7 +55,7 @@ class VeneerServer:
 
         def up():
             if self.proc.poll() is not None:
-                raise AssertionError(f"server exited with {self.proc.returncode}:\n{self.log()}")
+                raise GiveUp(f"server exited with {self.proc.returncode}:\n{self.log()}")
             return requests.get(self.url + self.ready_path, timeout=2).status_code < 500
 
         try:

@@ -8,6 +8,10 @@ from typing import Callable, TypeVar
 T = TypeVar("T")
 
 
+class GiveUp(Exception):
+    """Raised by a condition to stop waiting at once (the awaited thing can no longer happen)."""
+
+
 def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float = 0.05,
              what: str = "condition") -> T:
     """Call ``condition`` until it returns a truthy value; fail after ``timeout`` seconds."""
@@ -18,6 +22,8 @@ def wait_for(condition: Callable[[], T], timeout: float = 30.0, interval: float 
             value = condition()
             if value:
                 return value
+        except GiveUp as e:
+            raise AssertionError(f"gave up waiting for {what}: {e}") from e
         except Exception as e:  # the thing polled may not exist yet
             last_error = e
         time.sleep(interval)

@@ -29,9 +29,8 @@ def toy_config(folder: Path, *, server: str = "", extra_models: str = "") -> Pat
               - {{version: "3", adapter: "{TOY}:FailingAdapter", draft: true}}
           slow:
             versions:
-              - {{version: "1", adapter: "{TOY}:SumAdapter", options: {{delay: 2.0}}}}
-        {extra_models}
-        """))
+              - {{version: "1", adapter: "{TOY}:SumAdapter", options: {{delay: 2.0, marker: "{folder / 'slow.started'}"}}}}
+        """) + textwrap.indent(textwrap.dedent(extra_models), "  "))
     return path
 
 
