@@ -77,3 +77,16 @@ def test_upstream_may_be_given_as_the_positional_argument() -> None:
                                  "--no-register"))
     assert config.models[0].name == "score_one" and config.registry["enabled"] is False
     assert sidecar.server_overrides(parse("http://x/y", "--workers", "3")) == {"workers": 3}
+
+
+def test_example_config_validates_with_three_http_mappings() -> None:
+    from veneer.wrapper.config import load_config
+
+    from .conftest import SERVICE
+
+    config = load_config(SERVICE.parent / "veneer.yaml")
+    names = sorted(m.qualified_name for m in config.models)
+    assert names == ["legacy/churn_csv", "legacy/churn_form", "legacy/churn_json"]
+    formats = {m.name: m.versions[0].options["request"].get("format") for m in config.models}
+    assert formats == {"churn_json": "json", "churn_csv": "csv", "churn_form": "form"}
+    assert config.find_model("legacy", "churn_json").versions[0].options["command"][0] == "{python}"
