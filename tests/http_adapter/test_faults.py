@@ -59,7 +59,7 @@ def test_never_answering_upstream_is_504_within_read_timeout(upstream) -> None:
     start = time.monotonic()
     err = fails(a, UpstreamTimeout)
     elapsed = time.monotonic() - start
-    assert 0.35 < elapsed < 0.4 + 0.4
+    assert 0.35 < elapsed < 0.4 + 0.6
     assert err.status == 504 and err.details["reason"] == "read_timeout"
     assert len(upstream.hits) == 1  # a read timeout is never retried: the request may have run
 
@@ -129,10 +129,10 @@ def test_retry_then_success_returns_the_answer(upstream) -> None:
 def test_retry_after_beyond_deadline_is_not_waited_for(upstream) -> None:
     upstream.answer(Reply(status=503, headers={"Retry-After": "3600"}))
     a = make_adapter(upstream.url, idempotent=True, response=ONE, retries={"attempts": 3},
-                     timeouts={"deadline": 2.0})
+                     timeouts={"deadline": 5.0})
     start = time.monotonic()
     fails(a, UpstreamUnavailable)
-    assert time.monotonic() - start < 0.5
+    assert time.monotonic() - start < 1.0
     assert len(upstream.hits) == 1
 
 
@@ -225,7 +225,7 @@ def test_breaker_opens_refuses_without_hits_probes_once_and_closes(upstream) -> 
     start = time.monotonic()
     for _ in range(10):
         err = fails(a, UpstreamUnavailable)
-    assert time.monotonic() - start < 0.1
+    assert time.monotonic() - start < 0.5
     assert err.details["reason"] == "circuit_open" and int(err.headers["Retry-After"]) >= 1
     assert len(upstream.hits) == 5  # zero upstream hits while open
     wait_for(lambda: a.breaker.state == HALF_OPEN, timeout=2, what="half-open")
@@ -246,15 +246,18 @@ def test_failed_half_open_probe_reopens(upstream) -> None:
 
 
 def test_half_open_admits_a_single_probe_under_concurrency(upstream) -> None:
+    import threading
     from concurrent.futures import ThreadPoolExecutor
 
     upstream.answer(Reply(status=500))
     a = make_adapter(upstream.url, response=ONE, breaker={"failures": 1, "reset_seconds": 0.2})
     fails(a)
     wait_for(lambda: a.breaker.state == HALF_OPEN, timeout=2, what="half-open")
-    upstream.answer(Reply(delay=0.3, body=b'{"predictions": [1]}'))
+    upstream.answer(Reply(delay=1.0, body=b'{"predictions": [1]}'))
+    start = threading.Barrier(8)
 
     def call(_):
+        start.wait(timeout=10)
         try:
             return a.predict(batch())
         except UpstreamUnavailable as e:
@@ -300,7 +303,7 @@ def test_pool_saturation_leaks_no_sockets_and_latency_stays_bounded(upstream) ->
 
     with ThreadPoolExecutor(50) as pool:
         latencies = list(pool.map(call, range(50)))
-    assert max(latencies) < 1.5
+    assert max(latencies) < 2.0
     # client and server ends of at most pool.maxsize kept-alive connections may stay open
     wait_for(lambda: _fds() <= before + 2 * 10, timeout=5, what="surplus sockets to close")
     a.unload()
