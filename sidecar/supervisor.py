@@ -29,6 +29,7 @@ from urllib.parse import urlsplit
 log = logging.getLogger("veneer.supervisor")
 
 MAX_BACKOFF = 30.0
+PR_SET_PDEATHSIG = 1
 #: a process that stayed up this long is healthy again: its next death restarts quickly
 STABLE_SECONDS = 30.0
 
@@ -59,6 +60,27 @@ def _healthy(health_url: str | None, url: str, timeout: float = 1.0) -> bool:
         conn.close()
 
 
+def _death_signal_setter() -> Any:
+    """A preexec function asking Linux to SIGTERM the child when its parent thread dies.
+
+    Without it a SIGKILLed veneer master would leave the legacy service running and
+    holding its port. Built before any fork (ctypes is loaded here, not in the child).
+    """
+    if not sys.platform.startswith("linux"):
+        return None
+    try:
+        import ctypes
+
+        prctl = ctypes.CDLL(None, use_errno=True).prctl
+    except (OSError, AttributeError):
+        return None
+
+    def set_death_signal() -> None:
+        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
+
+    return set_death_signal
+
+
 class Supervisor:
     """One supervised legacy process: ``start()``, ``ready``, ``pid``, ``restarts``, ``stop(timeout)``."""
 
@@ -72,6 +94,7 @@ class Supervisor:
         self.cwd = str(cwd) if cwd else None
         self.restart_backoff = restart_backoff
         self.health_interval = health_interval
+        self._preexec = _death_signal_setter()
         #: set while the process runs and answers its health check
         self.ready_event = threading.Event()
         #: how many times the process was started again after dying
@@ -108,7 +131,7 @@ class Supervisor:
                 return None
             try:
                 self._proc = subprocess.Popen(self.command, env=self.env, cwd=self.cwd, start_new_session=True,
-                                              stdin=subprocess.DEVNULL)
+                                              stdin=subprocess.DEVNULL, preexec_fn=self._preexec)
             except OSError as e:
                 log.error("cannot start %s (%s): %s", self.name, " ".join(self.command), e)
                 self._proc = None

@@ -93,3 +93,31 @@ def test_command_that_cannot_start_is_retried_not_fatal(tmp_path) -> None:
         assert not sup.ready and sup.pid is None
     finally:
         sup.stop(timeout=1)
+
+
+def test_legacy_process_dies_with_a_killed_master(tmp_path) -> None:
+    """A SIGKILLed veneer master cannot stop its children; the kernel's parent-death signal does."""
+    import subprocess
+
+    port = free_port()
+    pid_file = tmp_path / "pid"
+    master = subprocess.Popen([sys.executable, "-c", f"""
+import sys, time
+from veneer.sidecar.supervisor import Supervisor
+sup = Supervisor("x", ["{sys.executable}", "{SERVICE}", "--port", "{port}"],
+                 url="http://127.0.0.1:{port}/score", health_url="http://127.0.0.1:{port}/healthz").start()
+sup.wait_ready(20)
+open("{pid_file}", "w").write(str(sup.pid))
+time.sleep(60)
+"""])
+    try:
+        child = int(wait_for(lambda: pid_file.exists() and pid_file.read_text(), timeout=20, what="the child pid"))
+        assert _alive(child)
+    finally:
+        master.kill()
+        master.wait(timeout=10)
+    try:
+        wait_for(lambda: not _alive(child), timeout=10, what="the orphaned service to exit")
+    finally:
+        if _alive(child):
+            os.kill(child, signal.SIGKILL)
