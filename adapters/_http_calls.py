@@ -111,6 +111,9 @@ class Caller:
                         attempt += 1
                         continue
                 raise f.error from f.__cause__
+            except BaseException:
+                a.breaker.release(probe)  # an unexpected error must not leave the probe taken forever
+                raise
             a.breaker.record_success(probe)
             return content
 

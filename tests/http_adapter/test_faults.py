@@ -327,3 +327,17 @@ def test_dns_failure_is_fast_and_classified(monkeypatch) -> None:
     start = time.monotonic()
     err = fails(a, UpstreamUnavailable)
     assert time.monotonic() - start < 0.5 and err.details["reason"] == "dns_error"
+
+
+def test_an_unexpected_error_during_the_probe_does_not_wedge_the_breaker(upstream, monkeypatch) -> None:
+    upstream.answer(Reply(status=500))
+    a = make_adapter(upstream.url, response=ONE, breaker={"failures": 1, "reset_seconds": 0.1})
+    fails(a)
+    wait_for(lambda: a.breaker.state == HALF_OPEN, timeout=2, what="half-open")
+    real = a.caller._attempt
+    monkeypatch.setattr(a.caller, "_attempt", lambda *args: (_ for _ in ()).throw(MemoryError("boom")))
+    with pytest.raises(MemoryError):
+        a.predict(batch())
+    monkeypatch.setattr(a.caller, "_attempt", real)
+    upstream.answer(Reply(body=b'{"predictions": [2]}'))
+    assert a.predict(batch()) == {"predictions": [2]} and a.breaker.state == CLOSED
