@@ -99,19 +99,30 @@ def test_upstream_errors_keep_their_status_in_every_protocol(veneer) -> None:
     assert mlflow.status_code in (400, 422) and "message" in mlflow.json()
 
 
-def test_request_id_reaches_the_upstream(upstream, tmp_path) -> None:
+def test_request_id_and_verified_identity_reach_the_upstream(upstream, tmp_path) -> None:
+    import time
+
+    import jwt
+
+    secret = "http-adapter-test-secret-" + "s" * 32
     upstream.answer(Reply(body=b'{"scores": [0.5]}'))
     (tmp_path / "v.yaml").write_text(
-        "prefix: t\nauth: none\nregistry: {enabled: false}\nmodels:\n  m:\n    versions:\n"
+        "prefix: t\nauth: {issuer: test, secret_env: HTTP_TEST_SECRET}\nregistry: {enabled: false}\n"
+        "models:\n  m:\n    versions:\n"
         f"      - {{version: '1', adapter: http, url: '{upstream.url}/s', "
-        "options: {response: {path: 'scores[*]'}, headers: {forward: [X-Tenant]}}}\n")
-    with VeneerServer(tmp_path / "v.yaml", workers=1, threads=2) as server:
+        "options: {response: {path: 'scores[*]'}, headers: {forward: [X-Tenant, X-Veneer-Subject]}}}\n")
+    now = int(time.time())
+    token = jwt.encode({"iss": "test", "aud": "veneer", "sub": "alice", "iat": now, "exp": now + 600, "jti": "j1",
+                        "scope": ["t/m"], "perm": ["predict"], "groups": ["risk", "ops"]}, secret, algorithm="HS256")
+    with VeneerServer(tmp_path / "v.yaml", workers=1, threads=2, env={"HTTP_TEST_SECRET": secret}) as server:
         r = requests.post(f"{server.url}/models/t/m/", json=[{"a": 1}], timeout=10,
-                          headers={"X-Request-ID": "abc-123", "X-Tenant": "acme", "X-Veneer-Subject": "root"})
+                          headers={"Authorization": f"Bearer {token}", "X-Request-ID": "abc-123",
+                                   "X-Tenant": "acme", "X-Veneer-Subject": "root", "X-Veneer-Groups": "admins"})
         assert r.status_code == 200, r.text
     hit = upstream.hits[-1]
     assert hit.headers["x-request-id"] == "abc-123" and hit.headers["x-tenant"] == "acme"
-    assert "x-veneer-subject" not in hit.headers
+    assert hit.headers["x-veneer-subject"] == "alice" and hit.headers["x-veneer-groups"] == "risk,ops"
+    assert "authorization" not in hit.headers
     assert json.loads(hit.body) == [{"a": 1}]
 
 
