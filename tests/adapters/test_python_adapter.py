@@ -327,3 +327,33 @@ def test_example_decorated_scorecard():
     scores = next(iter(out.values()))
     assert scores.tolist() == module.score(sample).tolist()
     assert ((scores >= 300) & (scores <= 850)).all()
+
+
+@pytest.mark.slow
+def test_async_platform_model_under_real_gunicorn_threads(tmp_path):
+    """`veneer serve` (gthread workers) calls an async model.py from many threads at once."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    import requests
+
+    from tests.helpers.server import VeneerServer
+
+    write_platform(tmp_path / "ltv", factor="4")
+    (tmp_path / "veneer.yaml").write_text(
+        "prefix: risk\nauth: none\nmodels:\n  ltv:\n    versions:\n"
+        "      - {version: '1', adapter: python, path: ltv/model.py}\n")
+
+    def call(i: int) -> tuple[int, list]:
+        r = requests.post(url + "/models/risk/ltv/", json={"dataframe_records": [{"x": i}, {"x": 0.5}]},
+                          timeout=30)
+        return r.status_code, r.json()
+
+    with VeneerServer(tmp_path / "veneer.yaml", workers=2, threads=4) as server:
+        url = server.url
+        with ThreadPoolExecutor(16) as pool:
+            answers = list(pool.map(call, range(48), timeout=90))
+        bad = requests.post(url + "/models/risk/ltv/", json={"dataframe_records": [{"z": 1}]}, timeout=30)
+    assert [status for status, _ in answers] == [200] * 48
+    for i, (_, body) in enumerate(answers):
+        assert body == {"predictions": [{"y": 4.0 * i}, {"y": 2.0}]}
+    assert bad.status_code == 422 and "missing input column x" in bad.json()["error"]
