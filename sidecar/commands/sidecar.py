@@ -2,8 +2,9 @@
 
 Example: ``veneer sidecar --upstream http://127.0.0.1:9000/score --no-auth`` builds a config with one
 model whose one version is the ``http`` adapter and serves it. ``--config`` adds
-the rest of a veneer.yaml (auth, server, registry, other models); ``--options``
-gives the adapter's options (payload mapping, timeouts, retries, ``command:``...).
+the rest of a veneer.yaml (auth, server, registry, other models) and may describe the
+sidecar's model in a ``sidecar:`` section; ``--options`` gives the adapter's options
+(payload mapping, timeouts, retries, ``command:``...). Flags win over the file.
 """
 
 from __future__ import annotations
@@ -77,32 +78,58 @@ def default_model_name(upstream: str) -> str:
     return name or "model"
 
 
+SECTION_KEYS = ("upstream", "model", "prefix", "version", "idempotent", "health_url", "command", "options")
+
+
+def _section(data: dict[str, Any]) -> dict[str, Any]:
+    """The ``sidecar:`` section of a --config (removed: it is not part of veneer.yaml's schema)."""
+    section = data.pop("sidecar", None) or {}
+    if not isinstance(section, dict):
+        raise ConfigError("'sidecar' must be a mapping.", path="sidecar", fix=f"Use the keys {SECTION_KEYS}.")
+    unknown = sorted(set(section) - set(SECTION_KEYS))
+    if unknown:
+        raise ConfigError(f"unknown key(s) {unknown} in the sidecar section.", path="sidecar",
+                          fix=f"Known keys: {', '.join(SECTION_KEYS)}.")
+    return section
+
+
 def sidecar_data(args: argparse.Namespace, base: dict[str, Any] | None = None) -> dict[str, Any]:
-    """The config mapping: ``base`` (a parsed veneer.yaml or {}) plus the sidecar's model."""
+    """The config mapping: ``base`` (a parsed veneer.yaml or {}) plus the sidecar's model.
+
+    The model comes from the flags, or from a ``sidecar:`` section of the config file
+    (flags win): ``{upstream, model, prefix, version, idempotent, health_url, command, options}``.
+    """
     data = dict(base or {})
+    section = _section(data)
     if getattr(args, "no_register", False):
         data["registry"] = {**(data.get("registry") or {}), "enabled": False}
-    if not args.upstream:
+    upstream = args.upstream or section.get("upstream")
+    if not upstream:
         if not data.get("models"):
             raise ConfigError("Nothing to serve: no --upstream and no models in --config.",
                               fix="Pass --upstream http://HOST:PORT/PATH of the legacy service.")
         return data
-    if urlsplit(args.upstream).scheme not in ("http", "https"):
-        raise ConfigError(f"--upstream {args.upstream!r} is not an http(s) URL.",
+    if urlsplit(str(upstream)).scheme not in ("http", "https"):
+        raise ConfigError(f"--upstream {upstream!r} is not an http(s) URL.",
                           fix="Write e.g. --upstream http://127.0.0.1:9000/score.")
-    opts = _read_options(args.options)
-    if args.health_url:
-        opts["health"] = {**(opts.get("health") or {}), "url": args.health_url}
-    if args.command:
-        opts["command"] = shlex.split(args.command)
-    name = args.model or default_model_name(args.upstream)
+    opts = {**dict(section.get("options") or {}), **_read_options(args.options)}
+    health_url = args.health_url or section.get("health_url")
+    if health_url:
+        opts["health"] = {**(opts.get("health") or {}), "url": health_url}
+    command = shlex.split(args.command) if args.command else section.get("command")
+    if command:
+        opts["command"] = shlex.split(command) if isinstance(command, str) else list(command)
+    name = args.model or section.get("model") or default_model_name(upstream)
     models = dict(data.get("models") or {})
     if name in models:
         raise ConfigError(f"--config already has a model {name!r}.", fix="Pick another name with --model.")
-    model: dict[str, Any] = {"versions": [{"version": args.model_version, "adapter": "http", "url": args.upstream,
-                                           "idempotent": bool(args.idempotent), "options": opts}]}
-    if args.prefix:
-        model["prefix"] = args.prefix
+    version = str(section.get("version") or args.model_version)
+    idempotent = bool(args.idempotent or section.get("idempotent", False))
+    model: dict[str, Any] = {"versions": [{"version": version, "adapter": "http", "url": upstream,
+                                           "idempotent": idempotent, "options": opts}]}
+    prefix = args.prefix or section.get("prefix")
+    if prefix:
+        model["prefix"] = prefix
     models[name] = model
     data["models"] = models
     if "auth" not in data:

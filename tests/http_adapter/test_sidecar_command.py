@@ -90,3 +90,25 @@ def test_example_config_validates_with_three_http_mappings() -> None:
     formats = {m.name: m.versions[0].options["request"].get("format") for m in config.models}
     assert formats == {"churn_json": "json", "churn_csv": "csv", "churn_form": "form"}
     assert config.find_model("legacy", "churn_json").versions[0].options["command"][0] == "{python}"
+
+
+def test_sidecar_section_of_the_example_file_describes_the_model() -> None:
+    from .conftest import SERVICE
+
+    config = sidecar.build(parse("--config", str(SERVICE.parent / "sidecar.yaml")))
+    (model,) = config.models
+    assert model.qualified_name == "legacy/churn"
+    (v,) = model.versions
+    assert v.url == "http://127.0.0.1:9000/score" and v.idempotent is True
+    assert v.options["health"]["url"] == "http://127.0.0.1:9000/healthz"
+    assert v.options["response"]["path"] == "result.scores[*]"
+    assert config.auth["secret_env"] == "VENEER_JWT_SECRET" and config.server.threads == 8
+    flags_win = sidecar.build(parse("--config", str(SERVICE.parent / "sidecar.yaml"), "--model", "other",
+                                    "--upstream", "http://127.0.0.1:9001/score"))
+    assert flags_win.models[0].name == "other" and flags_win.models[0].versions[0].url.endswith(":9001/score")
+
+
+def test_unknown_sidecar_section_key_is_named(tmp_path) -> None:
+    (tmp_path / "s.yaml").write_text("sidecar: {upstream: 'http://127.0.0.1:1/x', timeout: 3}\nauth: none\n")
+    with pytest.raises(ConfigError, match=r"unknown key\(s\) \['timeout'\]"):
+        sidecar.build(parse("--config", str(tmp_path / "s.yaml")))
