@@ -279,3 +279,20 @@ def test_logged_model_id_uri_loads_and_a_bare_name_is_a_config_error(mlflow_regi
     assert np.asarray(adapter.predict(fraud_batch())).tolist() == [1, 0, 1, 0]
     with pytest.raises(ConfigError, match=r"models:/fraud/<version> or models:/fraud@<alias>"):
         loaded(uri="models:/fraud", options={"tracking_uri": mlflow_registry})
+
+
+def test_tensor_signature_model_takes_rows_or_one_tensor(tmp_path, iris_like):
+    import mlflow.sklearn
+    from mlflow.models import infer_signature
+
+    X, _, clf = iris_like
+    path = tmp_path / "tensor"
+    mlflow.sklearn.save_model(clf, str(path), signature=infer_signature(X, clf.predict(X)), pip_requirements=PIP)
+    adapter = loaded(path=path)
+    meta = adapter.metadata()
+    assert [(t.name, t.datatype, t.shape) for t in meta.inputs] == [("input", "FP64", (-1, 4))]
+    expected = clf.predict(X[:5]).tolist()
+    assert np.asarray(adapter.predict(Batch(rows=X[:5].tolist()))).tolist() == expected
+    assert np.asarray(adapter.predict(Batch(tensors={"input-0": X[:5].astype(np.float32)}))).tolist() == expected
+    with pytest.raises(InvalidInput, match="shape"):
+        adapter.predict(Batch(rows=X[:2, :3].tolist()))
