@@ -67,9 +67,21 @@ def _warm(url: str, body: bytes) -> None:
         r.raise_for_status()
 
 
+def _median(results: list[Result]) -> Result:
+    """Median of each figure over interleaved rounds (robust to a noisy neighbour on the machine)."""
+    import statistics
+
+    return Result(rps=statistics.median(r.rps for r in results),
+                  p50_ms=statistics.median(r.p50_ms for r in results),
+                  p99_ms=statistics.median(r.p99_ms for r in results), errors=sum(r.errors for r in results))
+
+
 def measure_overhead(*, seconds: int = 8, connections: tuple[int, ...] = (1, 8), rows: tuple[int, ...] = (1, 100),
-                     workers: int = 1, threads: int = 2) -> dict[str, dict[str, Result]]:
-    """``{"<rows> rows, <c> conn": {"direct": Result, "veneer": Result}}``, both measured in this run."""
+                     workers: int = 1, threads: int = 2, rounds: int = 1) -> dict[str, dict[str, Result]]:
+    """``{"<rows> rows, <c> conn": {"direct": Result, "veneer": Result}}``, both measured in this run.
+
+    With ``rounds`` > 1, direct and veneer runs alternate and each figure is the median.
+    """
     out: dict[str, dict[str, Result]] = {}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
@@ -89,10 +101,12 @@ def measure_overhead(*, seconds: int = 8, connections: tuple[int, ...] = (1, 8),
                     _warm(veneer, veneer_body)
                     for c in connections:
                         hdr = {"Content-Type": "application/json"}
-                        out[f"{n} rows, {c} conn"] = {
-                            "direct": run_wrk(f"{service}/score", direct_body, hdr, seconds=seconds, connections=c),
-                            "veneer": run_wrk(veneer, veneer_body, hdr, seconds=seconds, connections=c),
-                        }
+                        runs: dict[str, list[Result]] = {"direct": [], "veneer": []}
+                        for _ in range(rounds):
+                            runs["direct"].append(run_wrk(f"{service}/score", direct_body, hdr, seconds=seconds,
+                                                          connections=c))
+                            runs["veneer"].append(run_wrk(veneer, veneer_body, hdr, seconds=seconds, connections=c))
+                        out[f"{n} rows, {c} conn"] = {k: _median(v) for k, v in runs.items()}
     return out
 
 
@@ -119,8 +133,9 @@ def main() -> int:
     parser.add_argument("--rows", default="1,100", help="comma-separated rows per request")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--rounds", type=int, default=1, help="alternate direct/veneer runs; report medians")
     args = parser.parse_args()
-    results = measure_overhead(seconds=args.seconds, workers=args.workers, threads=args.threads,
+    results = measure_overhead(seconds=args.seconds, workers=args.workers, threads=args.threads, rounds=args.rounds,
                                connections=tuple(int(c) for c in args.connections.split(",")),
                                rows=tuple(int(n) for n in args.rows.split(",")))
     report(results)
