@@ -84,7 +84,7 @@ def convert(model: Any, methods: list[str]) -> Conversion:
     for numeric in _numeric_order(model):
         layout = plan_inputs(model, numeric)
         try:
-            # a fixed graph name (skl2onnx picks a random one): same model, same bytes, same state key
+            # a fixed graph name (skl2onnx picks a random one), so logs and digests are comparable
             onx = convert_sklearn(model, name="veneer_accelerated", initial_types=_initial_types(layout),
                                   options=_options(model))
             onnx.checker.check_model(onx, full_check=True)

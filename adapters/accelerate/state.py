@@ -3,7 +3,7 @@
 One file per model version under ``<state dir>/accelerate/``; every change is a
 read-modify-write under an ``flock`` and lands with ``os.replace`` (readers never
 see half a file). The file names the artifact and conversion it speaks for
-(``fingerprint``: artifact sha256, ONNX sha256, library versions): a file written
+(``fingerprint``: artifact sha256, conversion inputs, library versions): a file written
 for other bytes or other libraries is ignored, so a new artifact starts in shadow.
 
 The state dir is ``VENEER_STATE_DIR`` when set (the server launcher sets it), else

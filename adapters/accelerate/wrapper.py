@@ -93,7 +93,7 @@ class AcceleratedAdapter:
             log.warning("%s v%s is not accelerated: %s; scikit-learn answers", self.spec.qualified_name,
                         self.spec.version, self.reason)
         else:
-            self.fingerprint = _fingerprint(self.spec, self.inner, self.conversion)
+            self.fingerprint = _fingerprint(self.spec, self.inner, self.source, self.conversion)
             log.info("%s v%s converted to ONNX in %.2fs (%s inputs); starting in shadow",
                      self.spec.qualified_name, self.spec.version, self.conversion.seconds,
                      self.conversion.layout.numeric)
@@ -295,7 +295,12 @@ def _safe_features(adapter: AcceleratedAdapter, batch: Any) -> Any:
         return None
 
 
-def _fingerprint(spec: Any, inner: Any, conversion: Conversion) -> str:
+def _fingerprint(spec: Any, inner: Any, source: Source, conversion: Conversion) -> str:
+    """What a promotion speaks for: the artifact's bytes, the conversion's inputs, the libraries.
+
+    Not the ONNX bytes: skl2onnx orders some nodes differently from one process to the
+    next (string hashing), so equal models give equal graphs but not equal bytes.
+    """
     from importlib.metadata import PackageNotFoundError, version
 
     def v(name: str) -> str:
@@ -303,6 +308,12 @@ def _fingerprint(spec: Any, inner: Any, conversion: Conversion) -> str:
             return version(name)
         except PackageNotFoundError:
             return "?"
-    artifact = spec.sha256 or (getattr(inner, "_extra", None) or {}).get("sha256") or "-"
-    return (f"{artifact}:{conversion.sha256[:16]}:sklearn-{v('scikit-learn')}:skl2onnx-{v('skl2onnx')}"
-            f":onnxruntime-{v('onnxruntime')}")
+    artifact = spec.sha256 or (getattr(inner, "_extra", None) or {}).get("sha256")
+    if not artifact:  # an MLflow folder: the fitted estimator's own state
+        import hashlib
+        import pickle
+
+        artifact = hashlib.sha256(pickle.dumps(source.model, protocol=4)).hexdigest()
+    layout = conversion.layout
+    return (f"{artifact}:{'+'.join(source.methods)}:{layout.kind}-{layout.numeric}:sklearn-{v('scikit-learn')}"
+            f":skl2onnx-{v('skl2onnx')}:onnxruntime-{v('onnxruntime')}")
