@@ -16,28 +16,29 @@
 # non-root user; a `pip install` in it lands in /home/veneer/.local (PIP_PREFIX), which is on
 # PYTHONPATH. The venv itself stays read-only to the serving user.
 
-# ---- builder: a wheel of veneer, and a venv with it and its extras -----------------------------
-FROM python:3.11-slim AS builder
+# ---- deps: a venv with veneer's requirements and the chosen extras ----------------------------
+FROM python:3.11-slim AS deps
 ARG EXTRAS="onnx,sklearn"
 ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_WARN_SCRIPT_LOCATION=1 PYTHONDONTWRITEBYTECODE=1
 RUN python -m venv /opt/veneer
 WORKDIR /src
-
-# Dependencies first, from setup.cfg alone: editing veneer's source does not reinstall them.
-# The packages' own test suites (about 100 MB) are dropped: nothing imports them at run time.
-# No RUN --mount cache: `veneer docker build` uses the Docker API's classic builder, which
-# (unlike BuildKit and podman) rejects it; the layer cache does the same job here.
+# From setup.cfg alone, so editing veneer's source never reinstalls them. The packages' own
+# test suites (about 100 MB) are dropped: nothing imports them at run time. No RUN --mount
+# cache: `veneer docker build` uses the Docker API's classic builder, which (unlike BuildKit
+# and podman) rejects it; the layer cache does the same job here.
 COPY setup.cfg scripts/containers/requirements_from_setup_cfg.py ./
 RUN python requirements_from_setup_cfg.py setup.cfg "$EXTRAS" > requirements.txt \
  && /opt/veneer/bin/pip install --no-cache-dir -r requirements.txt \
  && /opt/veneer/bin/python -c "import pathlib, shutil; [shutil.rmtree(p) for p in list(pathlib.Path('/opt/veneer/lib/python3.11/site-packages').glob('*/**/tests')) if p.is_dir() and p.exists()]"
 
-COPY . .
-RUN /opt/veneer/bin/pip wheel --no-cache-dir --no-deps --wheel-dir /wheels . \
- && /opt/veneer/bin/pip install --no-cache-dir --no-deps /wheels/veneer-*.whl \
- && cd / && /opt/veneer/bin/python -c "import veneer, veneer.sidecar"
+# ---- wheel: veneer itself, built once its build tools are in a cached layer ---------------------
+FROM python:3.11-slim AS wheel
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PYTHONDONTWRITEBYTECODE=1
+RUN python -m pip install --no-cache-dir "setuptools>=68" wheel
+COPY . /src
+RUN python -m pip wheel --no-cache-dir --no-build-isolation --no-deps --wheel-dir /wheels /src
 
-# ---- final: the venv, a non-root user, nothing else ----------------------------------------------
+# ---- final: the venv, veneer's wheel, a non-root user ---------------------------------------------
 FROM python:3.11-slim
 ARG EXTRAS="onnx,sklearn"
 LABEL org.opencontainers.image.title="veneer" \
@@ -47,10 +48,15 @@ LABEL org.opencontainers.image.title="veneer" \
 # uid 10001 by number too, so Kubernetes' runAsNonRoot can verify it without reading /etc/passwd.
 RUN echo "veneer:x:10001:10001:veneer:/home/veneer:/bin/sh" >> /etc/passwd \
  && echo "veneer:x:10001:" >> /etc/group \
- && mkdir -p /models /home/veneer/.local/lib/python3.11/site-packages \
+ && mkdir -p /models /home/veneer/.local/lib/python3.11/site-packages /home/veneer/state \
  && chown -R 10001:10001 /home/veneer
 
-COPY --from=builder /opt/veneer /opt/veneer
+# Two layers: the large dependency venv stays cached while only the small wheel changes.
+COPY --from=deps /opt/veneer /opt/veneer
+COPY --from=wheel /wheels/ /tmp/wheels/
+RUN /opt/veneer/bin/pip install --no-cache-dir --no-deps /tmp/wheels/veneer-*.whl \
+ && rm -rf /tmp/wheels \
+ && cd / && /opt/veneer/bin/veneer --version
 
 ENV PATH=/opt/veneer/bin:/home/veneer/.local/bin:$PATH \
     VIRTUAL_ENV=/opt/veneer \

@@ -4,7 +4,7 @@ A user's context is simply a folder with their artifacts and veneer.yaml. This s
 from the example models (``make examples`` first)::
 
     python examples/docker/make_context.py /tmp/veneer-examples
-    docker build -t veneer-examples -f examples/docker/Dockerfile /tmp/veneer-examples
+    docker build -t veneer-examples /tmp/veneer-examples      # its Dockerfile: FROM veneer + COPY
 
 Stdlib only. The config serves ``risk/churn`` (two scikit-learn pickles, production 90 % and
 staging 10 %) and ``risk/credit`` (ONNX), with HS256 tokens from ``VENEER_JWT_SECRET``.
@@ -18,7 +18,8 @@ import shutil
 import sys
 from pathlib import Path
 
-BUILD = Path(__file__).resolve().parents[1] / "legacy_models" / "build"
+HERE = Path(__file__).resolve().parent
+BUILD = HERE.parent / "legacy_models" / "build"
 
 #: model -> list of (version, adapter, file, extra YAML flow fields)
 MODELS = {
@@ -50,7 +51,8 @@ def sha256(path: Path) -> str:
 
 
 def make_context(out: Path, build: Path = BUILD, models: list[str] | None = None) -> Path:
-    """Copy the chosen models' artifacts into ``out`` and write ``out/veneer.yaml``; returns ``out``."""
+    """Copy the chosen models' artifacts and the two-line Dockerfile into ``out``, write
+    ``out/veneer.yaml``; returns ``out``."""
     chosen = models or list(MODELS)
     unknown = sorted(set(chosen) - set(MODELS))
     if unknown:
@@ -58,7 +60,8 @@ def make_context(out: Path, build: Path = BUILD, models: list[str] | None = None
     out.mkdir(parents=True, exist_ok=True)
     lines = [HEADER]
     for model in chosen:
-        lines.append(f"  {model}:\n    versions:\n")
+        # a token for the prefix (risk) reaches every model of the image
+        lines.append(f"  {model}:\n    cascade_prefix_tokens: true\n    versions:\n")
         for version, adapter, name, extra in MODELS[model]:
             src = build / name
             if not src.is_file():
@@ -67,6 +70,7 @@ def make_context(out: Path, build: Path = BUILD, models: list[str] | None = None
             lines.append(f'      - {{version: "{version}", adapter: {adapter}, path: {name}, '
                          f'sha256: "{sha256(src)}", {extra}}}\n')
     (out / "veneer.yaml").write_text("".join(lines), encoding="utf-8")
+    shutil.copyfile(HERE / "Dockerfile", out / "Dockerfile")
     return out
 
 
