@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import logging
 from pathlib import Path
-from typing import Any, Mapping
+from typing import Any, Callable, Mapping
 
 from .registrar import REGISTERED, RETRYING, STARTING, STOPPED, Registrar
 
@@ -77,8 +77,8 @@ def build_backends(config, *, endpoint_url: str, instance_id: str, versions: lis
     return backends
 
 
-def start_registration(config, *, endpoint_url: str, instance_id: str,
-                       versions: list[dict]) -> Registrar | None:
+def start_registration(config, *, endpoint_url: str, instance_id: str, versions: list[dict],
+                       on_traffic_change: Callable[[dict], None] | None = None) -> Registrar | None:
     """Start registering in the background; None when no registry is configured.
 
     ``config`` is a ``Config`` (its ``registry`` mapping and ``base_dir`` are used)
@@ -86,6 +86,11 @@ def start_registration(config, *, endpoint_url: str, instance_id: str,
     ``prefix, model, version, adapter, sha256, stage, weight, draft, artifact_path``.
     Never raises because of a registry outage: a bad configuration is logged
     and registration is skipped, so serving goes on.
+
+    With ``registry.drive_traffic`` and ``on_traffic_change`` given, MLflow aliases
+    and ``veneer.weight`` tags are polled every ``poll_seconds`` and validated
+    changes are passed to ``on_traffic_change`` (see ``traffic_follower``); raise
+    from it to refuse a change (the last good state stays).
     """
     try:
         backends = build_backends(config, endpoint_url=endpoint_url, instance_id=instance_id,
@@ -97,4 +102,17 @@ def start_registration(config, *, endpoint_url: str, instance_id: str,
         return None
     section, _ = _config_parts(config)
     settings = registry_settings(section)
-    return Registrar(backends, retry_cap=float(settings.get("retry_max_seconds") or 60)).start()
+    followers = []
+    if settings.get("drive_traffic") and on_traffic_change is not None:
+        from .mlflow_registry import MlflowBackend
+        from .traffic_follower import TrafficFollower
+
+        for backend in backends:
+            if isinstance(backend, MlflowBackend):
+                backend.owns_traffic = False
+                followers.append(TrafficFollower(backend, poll_seconds=float(settings["poll_seconds"]),
+                                                 on_change=on_traffic_change))
+    elif settings.get("drive_traffic"):
+        log.warning("registry.drive_traffic is on but nothing receives the changes; ignoring it")
+    return Registrar(backends, retry_cap=float(settings.get("retry_max_seconds") or 60),
+                     followers=followers).start()

@@ -17,7 +17,7 @@ import os
 import re
 import time
 from pathlib import Path
-from typing import Any, Callable, Iterable
+from typing import Any, Callable
 
 TAG = "veneer."
 SHA_TAG, IDENTITY_TAG = "veneer.sha256", "veneer.identity"
@@ -27,9 +27,11 @@ LATEST_ALIAS = "veneer-latest"
 STAGE_ALIASES = ("production", "staging")
 ALIASES = (*STAGE_ALIASES, LATEST_ALIAS)
 #: MLflow's defaults are 7 retries and a 120 s timeout: far too long for a background
-#: loop that must notice an outage and stop within a shutdown budget
+#: loop that must notice an outage and stop within a shutdown budget. A server never
+#: phones home either: MLflow's usage telemetry is off (it also stalled exits by seconds).
 MLFLOW_ENV_BOUNDS = {"MLFLOW_HTTP_REQUEST_MAX_RETRIES": "1", "MLFLOW_HTTP_REQUEST_TIMEOUT": "5",
-                     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1"}
+                     "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR": "1", "MLFLOW_DISABLE_TELEMETRY": "true",
+                     "DO_NOT_TRACK": "true"}
 
 
 def resolve_tracking_uri(uri: str, base_dir: Path) -> str:
@@ -66,7 +68,10 @@ class MlflowBackend:
                  model_name_template: str = "{prefix}.{model}", veneer_version: str = "",
                  await_creation_for: int = 2) -> None:
         self.tracking_uri = tracking_uri
-        self.versions = list(versions)
+        self.versions = [dict(v) for v in versions]
+        #: False under registry.drive_traffic: MLflow is then the source of stages and
+        #: weights, so existing weight/stage tags and aliases are never overwritten
+        self.owns_traffic = True
         self.endpoint_url = endpoint_url
         self.instance_id = re.sub(r"[^A-Za-z0-9_.-]", "_", instance_id)[:120]
         self.heartbeat_seconds = heartbeat_seconds
@@ -76,6 +81,8 @@ class MlflowBackend:
         self._client = None
         #: (registered name, identity) -> registry version number, from the last register
         self.registered: dict[tuple[str, str], str] = {}
+        #: completed registrations (tags and aliases all written)
+        self.completed = 0
 
     # -- plumbing ---------------------------------------------------------------------------
 
@@ -213,11 +220,15 @@ class MlflowBackend:
                             client.set_model_version_tag(name, mv.version, key, value)
                 else:
                     for key, value in tags.items():
-                        if (mv.tags or {}).get(key) != value:
-                            client.set_model_version_tag(name, mv.version, key, value)
+                        have = (mv.tags or {}).get(key)
+                        if have == value or (not self.owns_traffic and have is not None
+                                             and key in ("veneer.weight", "veneer.stage")):
+                            continue
+                        client.set_model_version_tag(name, mv.version, key, value)
                 numbers[str(item["version"])] = str(mv.version)
                 self.registered[(name, ident)] = str(mv.version)
             self._set_aliases(client, name, items, numbers)
+        self.completed += 1
 
     def _set_aliases(self, client, name: str, items: list[dict], numbers: dict[str, str]) -> None:
         wanted: dict[str, str] = {}
@@ -233,6 +244,8 @@ class MlflowBackend:
                 str(i["version"])))["version"])]
         current = dict(getattr(client.get_registered_model(name), "aliases", {}) or {})
         for alias, number in wanted.items():
+            if not self.owns_traffic and alias in current:
+                continue
             if str(current.get(alias)) != number:
                 client.set_registered_model_alias(name, alias, number)
 
@@ -282,17 +295,3 @@ class MlflowBackend:
                     client.delete_registered_model_alias(name, alias)
         self.registered.clear()
 
-
-def read_traffic(client, names: Iterable[str]) -> dict[str, dict[str, Any]]:
-    """What MLflow says about stages and weights: ``{name: {"aliases": {...}, "weights": {version: str}}}``."""
-    out: dict[str, dict[str, Any]] = {}
-    for name in names:
-        rm = client.get_registered_model(name)
-        weights: dict[str, str] = {}
-        for mv in client.search_model_versions(f"name = '{name}'", max_results=200):
-            tags = mv.tags or {}
-            if "veneer.version" in tags and "veneer.weight" in tags:
-                weights[tags["veneer.version"]] = tags["veneer.weight"]
-        aliases = {a: str(v) for a, v in (getattr(rm, "aliases", {}) or {}).items()}
-        out[name] = {"aliases": aliases, "weights": weights}
-    return out

@@ -104,7 +104,9 @@ class Registrar:
     backend) or ``stopped``; ``states`` gives it per backend.
     """
 
-    def __init__(self, backends: list[Backend], *, retry_cap: float = 60.0) -> None:
+    def __init__(self, backends: list[Backend], *, retry_cap: float = 60.0,
+                 followers: list | None = None) -> None:
+        self.followers = list(followers or [])
         self._stop_event = threading.Event()
         self._loops = [_Loop(b, self._stop_event, retry_cap) for b in backends]
         self._stop_lock = threading.Lock()
@@ -115,6 +117,8 @@ class Registrar:
         """Start the threads; returns at once."""
         for loop in self._loops:
             loop.thread.start()
+        for follower in self.followers:
+            follower.start()
         return self
 
     @property
@@ -151,6 +155,8 @@ class Registrar:
             self._stopped = True
         deadline = time.monotonic() + timeout
         self._stop_event.set()
+        for follower in self.followers:
+            follower.stop(timeout=0)
         # let an in-progress register finish so it cannot re-add what we remove,
         # but spend at most half the budget on it
         for loop in self._loops:

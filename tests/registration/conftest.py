@@ -20,6 +20,8 @@ from tests.helpers.server import REPO, free_port
 
 MLFLOW_ENV = ("MLFLOW_HTTP_REQUEST_MAX_RETRIES", "MLFLOW_HTTP_REQUEST_TIMEOUT",
               "MLFLOW_HTTP_REQUEST_BACKOFF_FACTOR")
+os.environ.setdefault("MLFLOW_DISABLE_TELEMETRY", "true")   # tests talk to 127.0.0.1 only
+os.environ.setdefault("DO_NOT_TRACK", "true")
 
 
 @pytest.fixture(autouse=True)
