@@ -77,7 +77,8 @@ def _follow(stream: Any, on_log: Callable[[str], None]) -> str:
     for chunk in stream:
         if "error" in chunk or "errorDetail" in chunk:
             detail = chunk.get("errorDetail") or {}
-            raise BuildFailed(f"docker build failed: {(detail.get('message') or chunk.get('error', '')).strip()}",
+            message = (detail.get("message") or chunk.get("error", "")).strip()
+            raise BuildFailed(f"docker build failed: {message}",
                               fix=f"See the build output above (last step: {last.strip()!r}).")
         text = chunk.get("stream")
         if text:

@@ -71,7 +71,8 @@ def _deep_copy(value: Any) -> Any:
 
 def default_name(config: Config) -> str:
     """``veneer-<prefix>`` as a DNS-1123 label (the config's default prefix, else the first model's)."""
-    prefix = (config.raw or {}).get("prefix") or (config.models[0].prefix if config.models else "") or "models"
+    first = config.models[0].prefix if config.models else ""
+    prefix = (config.raw or {}).get("prefix") or first or "models"
     slug = re.sub(r"[^a-z0-9-]+", "-", str(prefix).lower()).strip("-")
     return f"veneer-{slug}"[:53].rstrip("-")
 

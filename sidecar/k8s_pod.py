@@ -58,7 +58,8 @@ def veneer_container(config: Config, s: Mapping[str, Any], *, live_path: str, re
     secret_env = (config.auth or {}).get("secret_env")
     if secret_env:
         secret = s.get("secret_name") or f"{s['name']}-auth"
-        env.append({"name": secret_env, "valueFrom": {"secretKeyRef": {"name": secret, "key": s["secret_key"]}}})
+        ref = {"name": secret, "key": s["secret_key"]}
+        env.append({"name": secret_env, "valueFrom": {"secretKeyRef": ref}})
     for key, value in s["env"].items():
         if key in PINNED_ENV or key == secret_env:
             raise ConfigError(f"deployment.env sets {key}, which the manifests set themselves.",

@@ -42,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     for item in args.build_args:
         name, sep, value = item.partition("=")
         if not sep or not name:
-            raise ConfigError(f"--build-arg {item!r} is not NAME=VALUE.", fix="Write e.g. --build-arg EXTRAS=all.")
+            raise ConfigError(f"--build-arg {item!r} is not NAME=VALUE.",
+                              fix="Write e.g. --build-arg EXTRAS=all.")
         build_args[name] = value
     log = None if args.quiet else (lambda line: print(line, file=sys.stderr, flush=True))
     image_id = build_image(args.context, tag=args.tag, extras=args.extras, dockerfile=args.dockerfile,

@@ -1,4 +1,4 @@
-"""Write Kubernetes manifests (Deployment, Service, HPA) for a config: veneer k8s CONFIG [--out FILE] [--sidecar] [--image ...]
+"""Write Kubernetes manifests for a config: veneer k8s CONFIG [--out FILE] [--sidecar] [--image ...]
 
 Options come from the config's deployment: section; the flags override them. The
 manifests follow the file's server settings (port, graceful_timeout), not this shell's

@@ -49,7 +49,8 @@ def test_the_final_image_agrees_with_the_manifests_and_the_server():
 
 
 def test_dependencies_install_before_the_source_is_copied():
-    deps = INSTRUCTIONS.index(next(i for i in INSTRUCTIONS if "pip install --no-cache-dir -r requirements.txt" in i))
+    install = "pip install --no-cache-dir -r requirements.txt"
+    deps = INSTRUCTIONS.index(next(i for i in INSTRUCTIONS if install in i))
     source = INSTRUCTIONS.index("COPY . /src")
     assert INSTRUCTIONS[deps - 1].startswith("COPY setup.cfg ")
     assert deps < source

@@ -85,7 +85,8 @@ def _tiny_wheel(folder: Path) -> Path:
     info = "veneer_probe_pkg-1.0.dist-info"
     files = {"veneer_probe_pkg/__init__.py": "ANSWER = 42\n",
              f"{info}/METADATA": "Metadata-Version: 2.1\nName: veneer-probe-pkg\nVersion: 1.0\n",
-             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: veneer-tests\nRoot-Is-Purelib: true\nTag: py3-none-any\n"}
+             f"{info}/WHEEL": "Wheel-Version: 1.0\nGenerator: veneer-tests\nRoot-Is-Purelib: true\n"
+                              "Tag: py3-none-any\n"}
     files[f"{info}/RECORD"] = "".join(f"{n},,\n" for n in files) + f"{info}/RECORD,,\n"
     with zipfile.ZipFile(path, "w") as z:
         for n, text in files.items():

@@ -8,6 +8,7 @@ import json
 import os
 import signal
 import subprocess
+import sys
 import uuid
 
 import numpy as np
@@ -110,9 +111,8 @@ def test_veneer_docker_build_through_the_podman_docker_api(images, podman_socket
 
 def test_veneer_docker_build_cli_reports_a_failed_step(images, podman_socket, tmp_path):
     (tmp_path / "Dockerfile").write_text("FROM veneer\nRUN python -c 'raise SystemExit(7)'\n")
-    proc = subprocess.run(["veneer", "docker", "build", "--context", str(tmp_path), "--tag",
-                           f"localhost/veneer-broken:{RUN_ID}", "--docker-host", podman_socket],
-                          capture_output=True, text=True, timeout=120,
-                          env={**os.environ, "PATH": os.path.dirname(os.sys.executable) + ":" + os.environ["PATH"]})
+    proc = subprocess.run([sys.executable, "-m", "veneer.sidecar.cli", "docker", "build", "--context",
+                           str(tmp_path), "--tag", f"localhost/veneer-broken:{RUN_ID}",
+                           "--docker-host", podman_socket], capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "docker build failed" in proc.stderr and "exit status 7" in proc.stderr

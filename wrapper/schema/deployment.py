@@ -47,7 +47,8 @@ SIDECAR = {
                         "description": "Port the legacy service listens on inside the pod (veneer calls "
                                        "it on 127.0.0.1; the Service never exposes it)."},
         "legacy_command": {"type": ["array", "null"], "items": {"type": "string"}, "default": None,
-                           "description": "Entrypoint override of the legacy container; null keeps the image's."},
+                           "description": "Entrypoint override of the legacy container; "
+                                          "null keeps the image's."},
         "legacy_args": {"type": ["array", "null"], "items": {"type": "string"}, "default": None,
                         "description": "Arguments of the legacy container; null keeps the image's."},
         "legacy_env": {**_ENV, "description": "Environment variables of the legacy container."},
@@ -94,7 +95,8 @@ SCHEMA = {
         "min_replicas": {"type": "integer", "minimum": 1, "default": 2,
                          "description": "Fewest pods the HPA keeps."},
         "max_replicas": {"type": "integer", "minimum": 1, "default": 5,
-                         "description": "Most pods the HPA makes; at or below min_replicas no HPA is written."},
+                         "description": "Most pods the HPA makes; at or below min_replicas "
+                                        "no HPA is written."},
         "cpu_target": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 70,
                        "description": "Average CPU use, in % of the CPU request, the HPA steers to "
                                       "(needs resources.requests.cpu)."},
@@ -120,7 +122,8 @@ SCHEMA = {
                        "description": "Key of that Secret whose value is the token secret."},
         "prestop_sleep_seconds": {"type": "integer", "minimum": 0, "maximum": 300, "default": 5,
                                   "description": "Pause before SIGTERM so load balancers stop sending "
-                                                 "traffic first (Kubernetes removes endpoints asynchronously)."},
+                                                 "traffic first (Kubernetes removes endpoints "
+                                                 "asynchronously)."},
         "termination_grace_seconds": {
             "type": ["integer", "null"], "minimum": 1, "default": None,
             "description": "terminationGracePeriodSeconds; null: prestop_sleep_seconds + "
