@@ -14,6 +14,7 @@ from typing import Any, Callable
 from flask import Response, g, request
 
 from veneer.wrapper.batch import Batch, normalize_outputs
+from veneer.wrapper.codecs.media import parse_content_type
 from veneer.wrapper.errors import (BadRequest, InvalidInput, ModelNotFound, ModelNotReady,
                                    PayloadTooLarge, UnsupportedMediaType, VeneerError)
 from veneer.wrapper.settings import ModelSpec
@@ -180,8 +181,8 @@ def read_body(state: ServerState) -> bytes:
 
 
 def require_content_type(allowed: tuple[str, ...]) -> str:
-    """The request's media type if it is one of ``allowed`` (a missing type counts as JSON)."""
-    mimetype = request.mimetype or "application/json"
+    """The request's media type if it is one of ``allowed`` (a missing type counts as JSON; UTF-8 only)."""
+    mimetype, _params = parse_content_type(request.content_type or "application/json")
     if mimetype not in allowed:
         raise UnsupportedMediaType(f"Content-Type {mimetype!r} is not accepted here.",
                                    fix=f"Use one of: {', '.join(allowed)}.")

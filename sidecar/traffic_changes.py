@@ -14,7 +14,7 @@ from dataclasses import replace
 from pathlib import Path
 from typing import Any, Mapping
 
-from veneer.wrapper.errors import Forbidden, InvalidInput, VersionNotFound
+from veneer.wrapper.errors import ConfigError, Forbidden, InvalidInput, VersionNotFound
 from veneer.wrapper.settings import STAGES, ModelSpec, VersionSpec
 
 from .routing import ModelTraffic, VersionRoute
@@ -95,11 +95,14 @@ def check_addition(raw: Any, model: ModelSpec, existing: set[str], permissions: 
     vid = str(raw["version"])
     if vid in existing:
         raise InvalidInput(f"Model {model.qualified_name!r} already has version {vid!r}.")
-    from veneer.adapters.registry import known_names
+    from veneer.adapters.registry import get_adapter_class
 
-    if raw["adapter"] not in known_names():
-        raise InvalidInput(f"Unknown adapter {raw['adapter']!r}.", fix=f"Use one of {', '.join(known_names())}.")
-    runs_code = raw["adapter"] in ("python", "mlflow") or bool(raw.get("trusted"))
+    try:
+        get_adapter_class(str(raw["adapter"]))
+    except (ConfigError, ImportError) as e:
+        raise InvalidInput(str(e)) from e
+    # Python code, MLflow pyfuncs, trusted pickles and adapters named by import path all run code
+    runs_code = raw["adapter"] in ("python", "mlflow") or ":" in str(raw["adapter"]) or bool(raw.get("trusted"))
     if runs_code and permissions is not None and "custom_code" not in permissions:
         raise Forbidden(f"Adding a version that can run its own code ({raw['adapter']}) needs the "
                         "'custom_code' permission.", code="no_permission")

@@ -19,7 +19,7 @@ from ..state import ServerState
 from .common import mark, state
 
 bp = Blueprint("mlflow_scoring", __name__)
-MEDIA_TYPES = ("application/json", "text/csv")
+MEDIA_TYPES = ("application/json", "text/csv", "application/json-numpy-split")
 
 
 def invoke(st: ServerState, model: ModelSpec, version: str | None) -> Response:
@@ -29,11 +29,16 @@ def invoke(st: ServerState, model: ModelSpec, version: str | None) -> Response:
     query = request.args
     raw_type = request.content_type or mimetype
 
+    formats = {}
+
     def decode(body: bytes, _ct: str):
-        return mlflow_payloads.decode(body, raw_type, query, max_rows=st.config.server.max_rows)
+        batch, formats["fmt"] = mlflow_payloads.decode_request(body, raw_type, query,
+                                                               max_rows=st.config.server.max_rows)
+        return batch
 
     def encode(outputs, served, batch):
-        return jsonfast.dumps(mlflow_payloads.encode(outputs)), "application/json"
+        # MLflow 1.x clients get the bare predictions their server answered, 2.x+ the wrapped form
+        return jsonfast.dumps(mlflow_payloads.encode(outputs, formats.get("fmt"))), "application/json"
 
     return dispatch.predict(st, model, version, decode, encode)
 
