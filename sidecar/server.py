@@ -155,6 +155,9 @@ def run(config: Config, **overrides: Any) -> int:
     from .access_log import configure_logging
 
     configure_logging(server.log_format)
+    if server.state_dir is not None:
+        # read by features that keep per-version state shared by workers (ONNX promotion)
+        os.environ["VENEER_STATE_DIR"] = str(server.state_dir)
     run_startup_script(config)
     if server.metrics:
         from .metrics import prepare_multiproc_dir
