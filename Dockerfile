@@ -8,7 +8,7 @@
 # runs unchanged as a sidecar, where there is nothing to copy.
 #
 #     docker build -t veneer .                                  # extras: onnx, sklearn
-#     docker build -t veneer:all --build-arg EXTRAS=all .       # + mlflow (about 4x larger)
+#     docker build -t veneer:all --build-arg EXTRAS=all .       # + mlflow (much larger)
 #
 # Every server option is an environment variable (VENEER_PORT, VENEER_WORKERS, VENEER_THREADS,
 # VENEER_TIMEOUT, VENEER_GRACEFUL_TIMEOUT, ...), so one image runs everywhere.

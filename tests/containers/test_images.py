@@ -17,7 +17,8 @@ import requests
 
 from .conftest import EXAMPLES, container, free_port, logs, make_token, podman, wait_ready
 
-pytestmark = [pytest.mark.containers, pytest.mark.slow]
+# The first test also builds the images (about 75 s on a machine with no layer cache).
+pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.timeout(900)]
 
 BUILD = EXAMPLES / "legacy_models" / "build"
 

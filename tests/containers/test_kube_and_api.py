@@ -23,7 +23,8 @@ from veneer.wrapper.config import load_config
 
 from .conftest import RUN_ID, container, free_port, make_token, podman, wait_ready
 
-pytestmark = [pytest.mark.containers, pytest.mark.slow]
+# The first test also builds the images (about 75 s on a machine with no layer cache).
+pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
 def test_kube_play_runs_the_generated_deployment_pod(images, jwt_secret, tmp_path):
