@@ -140,7 +140,8 @@ class _Builder:
         meta = {
             "tags": [spec.name], "operationId": _slug(f"metadata {op_id}"),
             "summary": f"Metadata of {spec.qualified_name}" + (f" v{version}" if version else ""),
-            "parameters": [{"name": "get_meta", "in": "query", "required": True,
+            "parameters": [{"name": "get_meta", "in": "query", "required": False,
+                            "description": "Platform SDKs send `true`; any GET answers metadata.",
                             "schema": {"type": "string", "enum": ["true"]}}],
             "responses": {"200": {"description": "Versions, traffic, stages and tensor metadata.",
                                   "content": {"application/json": {"schema": {"type": "object"}}}},

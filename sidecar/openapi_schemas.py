@@ -116,7 +116,7 @@ def native_request(inputs: Sequence[TensorSpec], max_rows: int) -> dict[str, Any
         csv_example = ",".join(t.name for t in inputs) + "\n" + ",".join(
             str(example_value(t.datatype)) for t in inputs) + "\n"
     elif width is not None:
-        row = {"type": "array", "items": scalar_schema(inputs[0].datatype)}
+        row = {"type": "array", "items": scalar_schema(inputs[0].datatype), "minItems": 1}
         if width > 0:
             row.update(minItems=width, maxItems=width)
         shapes = [{"title": "rows", **_array(row, max_rows)}]
@@ -173,7 +173,7 @@ def oip_request(inputs: Sequence[TensorSpec]) -> dict[str, Any]:
                                "shape": {"type": "array", "items": {"type": "integer", "minimum": 0}},
                                "datatype": {"const": t.datatype} if t else {"type": "string"},
                                "parameters": {"type": "object"},
-                               "data": {"type": "array"}}}
+                               "data": {"type": "array", "minItems": 1}}}
     item = {"anyOf": [tensor(t) for t in inputs]} if inputs else tensor(None)
     schema = {"type": "object", "required": ["inputs"],
               "properties": {"id": {"type": "string"}, "parameters": {"type": "object"},
