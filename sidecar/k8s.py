@@ -201,12 +201,23 @@ def _check_cpu_requests(s: Mapping[str, Any], file: str) -> None:
 
 def _check_upstream(config: Config, port: int, file: str) -> None:
     """In a sidecar pod veneer reaches the legacy container on 127.0.0.1:<legacy_port>."""
+    found = False
     for model in config.models:
-        for v in model.versions:
-            if v.adapter == "http" and v.url:
-                parts = urlsplit(v.url)
-                if parts.hostname in ("127.0.0.1", "localhost", "::1") and parts.port == port:
-                    return
+        for i, v in enumerate(model.versions):
+            parts = urlsplit(v.url or "")
+            if v.adapter != "http" or parts.hostname not in ("127.0.0.1", "localhost", "::1") \
+                    or parts.port != port:
+                continue
+            found = True
+            if v.options.get("command"):
+                # veneer would start a second copy of the service in its own container
+                raise ConfigError(
+                    "in a sidecar pod the legacy container runs the service, but this version also "
+                    "tells veneer to start it (options.command).", file=file,
+                    path=f"models.{model.name}.versions[{i}].options.command",
+                    fix="Remove 'command' from the version's options for the Kubernetes config.")
+    if found:
+        return
     raise ConfigError(
         f"the legacy container listens on port {port}, but no http model of this config calls "
         f"http://127.0.0.1:{port}.", file=file, path="deployment.sidecar",

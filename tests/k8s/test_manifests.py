@@ -213,6 +213,12 @@ def test_private_health_and_missing_legacy_image_are_refused(tmp_path):
     moved = write_config(tmp_path, SIDECAR.replace("legacy_port: 9100", "legacy_port: 9200"))
     with pytest.raises(ConfigError, match="listens on port 9200"):
         k8s.build_manifests(moved)
+    supervised = write_config(tmp_path, SIDECAR.replace(
+        'url: "http://127.0.0.1:9100/score"}', 'url: "http://127.0.0.1:9100/score", '
+        'options: {command: [python, service.py]}}'))
+    with pytest.raises(ConfigError) as e:
+        k8s.build_manifests(supervised)
+    assert e.value.key_path == "models.churn.versions[0].options.command"
 
 
 def test_quantity_typos_the_kubernetes_schema_accepts_are_config_errors(tmp_path):

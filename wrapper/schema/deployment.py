@@ -58,9 +58,11 @@ SIDECAR = {
                                               "null: no probes on the legacy container (veneer's "
                                               "readiness still reflects it)."},
         "legacy_resources": {
-            "type": "object", "additionalProperties": False, "default": {},
-            "description": "Resources of the legacy container (same shape as 'resources').",
-            "properties": {"requests": _amounts("requests", None, None),
+            "type": "object", "additionalProperties": False,
+            "default": {"requests": {"cpu": "500m", "memory": None}, "limits": {"cpu": None, "memory": None}},
+            "description": "Resources of the legacy container (same shape as 'resources'). It has a CPU "
+                           "request by default because the HPA's utilization needs one on every container.",
+            "properties": {"requests": _amounts("requests", "500m", None),
                            "limits": _amounts("limits", None, None)},
         },
         "upstream_path": {"type": ["string", "null"], "pattern": "^/", "default": None,
