@@ -15,11 +15,13 @@ class Source:
     """The scikit-learn object behind an adapter, and how to translate between its answers and ONNX's."""
 
     def __init__(self, model: Any, methods: list[str], features: Callable[[Any], Any],
-                 names: dict[str, str] | None) -> None:
+                 names: dict[str, str] | None, *, by_name: bool = False) -> None:
         self.model = model
         self.methods = methods
         self.features = features      # batch -> what the adapter passes to scikit-learn
         self._names = names           # method -> output name in the adapter's dict answer (None: bare array)
+        #: the adapter picks fitted columns by name from any order (so may ONNX's fast row path)
+        self.by_name = by_name
 
     @property
     def classes(self) -> Any:
@@ -53,7 +55,8 @@ def source_for(adapter: Any) -> Source:
         if not hasattr(model, "predict") and not hasattr(model, "predict_proba"):
             raise NoSource("the pickle holds a plain callable, not an estimator")
         methods = list(adapter._outputs)
-        return Source(model, methods, adapter._features, {m: OUTPUT_NAMES[m] for m in methods})
+        return Source(model, methods, adapter._features, {m: OUTPUT_NAMES[m] for m in methods},
+                      by_name=getattr(adapter, "_input", "auto") != "array")
     if kind == "MlflowAdapter":
         impl = getattr(getattr(adapter, "_model", None), "_model_impl", None)
         model = getattr(impl, "sklearn_model", None)

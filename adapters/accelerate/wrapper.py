@@ -48,6 +48,9 @@ class AcceleratedAdapter:
     """Wraps a constructed (not loaded) adapter; delegates everything it does not accelerate."""
 
     fork_safe: ClassVar[bool] = True  # no ONNX Runtime session before fork (created per process)
+    #: the version's options belong to the wrapped adapter, whose own schema validates them
+    options_schema: ClassVar[dict[str, Any]] = {
+        "type": "object", "description": "The wrapped adapter's options; 'accelerate' holds this wrapper's."}
 
     def __init__(self, inner: Any, spec: Any) -> None:
         self.inner = inner
@@ -122,7 +125,7 @@ class AcceleratedAdapter:
         from .runner import NotFeedable
 
         runner = proc.runner
-        feeds = runner.feeds_from_batch(batch)
+        feeds = runner.feeds_from_batch(batch) if self.source.by_name else None
         X = None
         if feeds is None:
             X = self.source.features(batch)  # the adapter's own 422s for missing columns

@@ -224,3 +224,25 @@ def test_compare_labels_exactly_and_numbers_within_tolerance():
     assert compare(big, {"predict": np.array([1.0e6 + 2.0])}, 1e-6) is not None
     assert compare({"predict": np.array(["a", "b"], dtype=object)},
                    {"predict": np.array(["a", "c"], dtype=object)}, 1e-6).row == 1
+
+
+def test_mlflow_sklearn_flavor_is_accelerated(build):
+    """The example MLflow model (sklearn flavor, a pipeline with a text column) through the mlflow adapter."""
+    from veneer.sidecar.model_store import build_adapter
+    from veneer.wrapper.settings import VersionSpec
+
+    if not (build / "mlflow_fraud" / "MLmodel").exists() or not (build / "fraud_holdout.csv").exists():
+        pytest.skip("example MLflow model not built")
+    spec = VersionSpec(version="1", adapter="mlflow", path=build / "mlflow_fraud", model="fraud", prefix="t",
+                       accelerate="onnx", options={"accelerate": {"promote_after_rows": 100, "audit_every": 0}})
+    adapter = build_adapter(spec)
+    adapter.load()
+    held = pd.read_csv(build / "fraud_holdout.csv").drop(columns=["is_fraud"])
+    adapter.predict(Batch.from_frame(held.head(100)))
+    assert adapter.engine() == "sklearn" and adapter.check_report()["state"] == "promoted"
+    assert adapter.check_report()["string_inputs"] == ["merchant_category"]
+    got = adapter.predict(Batch.from_frame(held.iloc[100:]))
+    assert adapter.engine() == "onnx"
+    want = adapter.inner.predict(Batch.from_frame(held.iloc[100:]))
+    np.testing.assert_array_equal(got, np.asarray(want))
+    assert got.sum() > 0  # the held-back sample has frauds: labels are not all one class
