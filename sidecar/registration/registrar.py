@@ -58,6 +58,7 @@ class _Loop:
         self.last_error: str | None = None
         self.registrations = 0
         self.heartbeats = 0
+        self.failures = 0
         self._stop = stop
         self._backoff = Backoff(base=min(0.5, retry_cap), cap=retry_cap)
         self.thread = threading.Thread(target=self._run, name=f"veneer-registrar-{backend.name}",
@@ -92,6 +93,7 @@ class _Loop:
                 delay = self.backend.heartbeat_seconds
             except Exception as e:  # any failure: retry later, never crash the master
                 registered = False
+                self.failures += 1
                 self._set(RETRYING, f"{type(e).__name__}: {e}"[:500])
                 delay = self._backoff.next()
             self._stop.wait(delay)

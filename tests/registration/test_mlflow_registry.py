@@ -177,3 +177,35 @@ def test_registered_names():
     assert registered_name("{prefix}.{model}", "emea/risk", "churn") == "emea.risk.churn"
     assert registered_name("{prefix}.{model}", "", "churn") == "churn"
     assert registered_name("legacy-{model}", "risk", "churn") == "legacy-churn"
+
+
+def test_version_stuck_pending_is_bounded_and_finished_on_retry(mlflow_db, artifacts):
+    """CASES 103. OSS stores create versions READY at once, and a real ``mlflow server`` takes ~30 s
+    to start here, so the REST store's answer to a stuck version is reproduced on the real SQLite
+    client: the version is created, then the wait gives up with MLflow's own exception."""
+    from mlflow.exceptions import MlflowException
+    from veneer.sidecar.registration import Registrar
+    from veneer.sidecar.registration.mlflow_registry import MlflowBackend
+
+    backend = MlflowBackend(f"sqlite:///{mlflow_db}", versions=artifacts[:1], endpoint_url="http://e",
+                            instance_id="p", heartbeat_seconds=30)
+    client = backend.client()
+    real_create, waits = client.create_model_version, []
+
+    def stuck(*args, await_creation_for=300, **kwargs):
+        waits.append(await_creation_for)
+        mv = real_create(*args, await_creation_for=await_creation_for, **kwargs)
+        raise MlflowException(f"Exceeded max wait time for model name: {mv.name} version: "
+                              f"{mv.version} to become READY. Status: PENDING_REGISTRATION")
+
+    client.create_model_version = stuck
+    reg = Registrar([backend], retry_cap=0.2).start()
+    try:
+        wait_for(lambda: reg.state == REGISTERED, timeout=30, what="registered after the retry")
+        assert waits == [2]                                  # bounded wait, one creation only
+        mvs = _versions(client_for(mlflow_db))
+        assert len(mvs) == 1 and mvs[0].tags["veneer.instance_id"] == "p"
+        assert _aliases(client_for(mlflow_db))["production"] == "1"
+        assert reg.loop("mlflow").failures == 1 and reg.loop("mlflow").registrations == 1
+    finally:
+        reg.stop()
