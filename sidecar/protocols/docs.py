@@ -115,11 +115,13 @@ def cache_of(st: ServerState) -> DocumentCache:
 
 def docs_target(rest: str) -> tuple[str, str] | None:
     """``(prefix, kind)`` when ``/models/{rest}`` is a docs URL of a prefix that serves models."""
+    if request.method not in ("GET", "HEAD"):
+        return None  # a POST is a prediction (or 404), never the docs; checked first: it is the hot path
     segments = rest.split("/")
     if segments[-1] == "" and len(segments) > 1:
         segments = segments[:-1]
-    if request.method != "GET" or len(segments) < 2 or segments[-1] not in DOC_KINDS:
-        return None  # a POST is a prediction (or 404), never the docs
+    if len(segments) < 2 or segments[-1] not in DOC_KINDS:
+        return None
     st = state()
     prefix = "/".join(segments[:-1])
     if prefix not in prefixes_with_models(st):

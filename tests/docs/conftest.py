@@ -7,6 +7,9 @@ import uuid
 from pathlib import Path
 
 import jwt
+import pytest
+
+from veneer.sidecar.protocols.docs import INSTALL_HINT, asset_files
 
 TOY = "tests.fixtures.toy_adapters"
 ISSUER = "https://idp.example.com"
@@ -49,3 +52,7 @@ def token(scope: list[str], perm: list[str], **over) -> str:
     claims = {"iss": ISSUER, "aud": "veneer", "sub": "docs-reader", "iat": now, "exp": now + 600,
               "jti": uuid.uuid4().hex, "scope": scope, "perm": perm, **over}
     return jwt.encode(claims, SECRET, algorithm="HS256")
+
+
+needs_assets = pytest.mark.skipif(asset_files() is None,
+                                  reason=f"the Swagger UI / ReDoc files are not installed ({INSTALL_HINT})")

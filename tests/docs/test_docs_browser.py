@@ -16,10 +16,10 @@ from pathlib import Path
 import pytest
 import requests
 
-from tests.docs.conftest import ENV, token, write_config
+from tests.docs.conftest import ENV, needs_assets, token, write_config
 from tests.helpers.server import VeneerServer
 
-pytestmark = pytest.mark.slow
+pytestmark = [pytest.mark.slow, needs_assets]
 
 CHROMIUM = next((p for p in (shutil.which(n) for n in ("chromium", "chromium-browser")) if p), None)
 FLAGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",

@@ -12,7 +12,7 @@ import re
 import jsonschema
 import pytest
 
-from tests.docs.conftest import ENV, token, write_config
+from tests.docs.conftest import ENV, needs_assets, token, write_config
 from veneer.adapters.base import TensorSpec
 from veneer.sidecar import openapi_schemas as schemas
 from veneer.sidecar.app import create_app
@@ -101,7 +101,8 @@ def test_auth_on_adds_bearer_scheme_and_auth_errors(auth_app):
     assert {"401", "403"} <= set(doc["paths"]["/models/risk/sum/"]["post"]["responses"])
 
 
-@pytest.mark.parametrize("kind", ["docs/", "redoc/", "openapi.json"])
+@pytest.mark.parametrize("kind", [pytest.param("docs/", marks=needs_assets),
+                                  pytest.param("redoc/", marks=needs_assets), "openapi.json"])
 def test_private_prefix_docs_need_a_token_with_metadata_or_predict(auth_app, kind):
     c = auth_app.test_client()
     url = f"/models/emea/credit/{kind}"
@@ -132,6 +133,7 @@ def test_post_to_docs_url_is_a_prediction_route(open_app):
     assert r.status_code == 404 and r.get_json()["code"] == "model_not_found"
 
 
+@needs_assets
 def test_html_pages_use_only_local_assets_with_long_cache(open_app):
     c = open_app.test_client()
     for kind, bundle in (("docs", "swagger-ui-bundle.js"), ("redoc", "redoc.standalone.js")):
