@@ -149,6 +149,8 @@ def test_html_pages_use_only_local_assets_with_long_cache(open_app):
             assert a.status_code == 200 and len(a.data) > 100, url
             assert a.headers["Cache-Control"] == "public, max-age=31536000, immutable"
             a.close()
+    head = c.head("/models/risk/docs/")
+    assert head.status_code == 200 and head.mimetype == "text/html"
     assert c.get(f"/_veneer/static/{docs.asset_tag()}/..%2Fopenapi.py").status_code == 404
     assert c.get(f"/_veneer/static/{docs.asset_tag()}/index.html").status_code == 404
     assert c.get("/_veneer/static/old-tag/swagger-ui.css").status_code == 404
