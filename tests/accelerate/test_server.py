@@ -74,6 +74,12 @@ def test_two_workers_promote_together_and_a_restart_keeps_onnx(build, tmp_path, 
         assert r.headers["X-Veneer-Engine"] == "onnx" and predictions(r) == want[:50].tolist()
         meta = requests.get(f"{server.url}/models/t/forest/?get_meta=true", timeout=10).json()
         assert '"engine": "onnx"' in json.dumps(meta)  # served metadata names the engine
+        metrics = requests.get(f"{server.url}/metrics", timeout=10).text
+        assert 'veneer_acceleration_promoted{model="t/forest",version="1"} 1.0' in metrics
+        compared = [float(line.rsplit(" ", 1)[1]) for line in metrics.splitlines()
+                    if line.startswith('veneer_acceleration_rows_compared_total{model="t/forest",version="1"}')]
+        assert compared and compared[0] >= 300
+        assert 'veneer_acceleration_disagreements_total{model="t/forest",version="1"}' not in metrics
 
     with VeneerServer(config, workers=2, threads=2, env=env) as again:  # workers started later
         r = post(again, held.iloc[:1])
