@@ -13,6 +13,8 @@ Options (``options_schema``)::
     max_bytes: 2147483648                # file (and inflated joblib) size cap
     load_memory_mb: 512                  # trial load in a child under RLIMIT_AS first (off by default)
     scan: auto | off                     # also log picklescan's opinion when it is installed
+    accelerate: {tolerance, promote_after_rows, audit_every, refresh_seconds, threads}
+                                         # tuning of `accelerate: onnx` (veneer.adapters.accelerate)
 """
 
 from __future__ import annotations
