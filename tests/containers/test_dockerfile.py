@@ -16,8 +16,9 @@ from veneer.sidecar.docker_build import BuildFailed, build_image
 from veneer.wrapper.errors import ConfigError
 
 DOCKERFILE = (REPO / "Dockerfile").read_text()
+_UNCOMMENTED = re.sub(r"(?m)^#.*\n", "", DOCKERFILE)
 INSTRUCTIONS = [re.sub(r"\\\n\s*", " ", block).strip()
-                for block in re.split(r"\n(?=[A-Z]+ )", re.sub(r"(?m)^#.*\n", "", DOCKERFILE)) if block.strip()]
+                for block in re.split(r"\n(?=[A-Z]+ )", _UNCOMMENTED) if block.strip()]
 
 
 def final_stage() -> list[str]:

@@ -45,7 +45,8 @@ SCENARIOS = {
     "sidecar": (SIDECAR, "", {}),
     "sidecar+hpa+upstream-flag": (
         SIDECAR.replace("max_replicas: 1", "max_replicas: 4").replace(
-            "legacy_health_path: /healthz}", "upstream_path: /score, legacy_resources: {requests: {cpu: 250m}}}"),
+            "legacy_health_path: /healthz}",
+            "upstream_path: /score, legacy_resources: {requests: {cpu: 250m}}}"),
         "", {}),
     "auth-off+writable-root": (SERVED.replace("auth: {issuer: acme, audience: veneer, secret_env: "
                                               "VENEER_JWT_SECRET}", "auth: none"),
@@ -85,12 +86,14 @@ def test_service_and_hpa_point_at_this_deployment(scenario):
     if s["max_replicas"] > s["min_replicas"]:
         hpa = m.by_kind("HorizontalPodAutoscaler")
         ref = hpa["spec"]["scaleTargetRef"]
-        assert (ref["apiVersion"], ref["kind"], ref["name"]) == ("apps/v1", "Deployment", dep["metadata"]["name"])
-        assert (hpa["spec"]["minReplicas"], hpa["spec"]["maxReplicas"]) == (s["min_replicas"], s["max_replicas"])
+        target = ("apps/v1", "Deployment", dep["metadata"]["name"])
+        assert (ref["apiVersion"], ref["kind"], ref["name"]) == target
+        assert hpa["spec"]["minReplicas"] == s["min_replicas"]
+        assert hpa["spec"]["maxReplicas"] == s["max_replicas"]
         # the HPA owns the count: re-applying must not reset a scaled Deployment
         assert "replicas" not in dep["spec"]
         for c in pod(m)["spec"]["containers"]:
-            assert c["resources"]["requests"]["cpu"], f"{c['name']} has no CPU request: the HPA cannot compute"
+            assert c["resources"]["requests"]["cpu"], f"{c['name']} has no CPU request for the HPA"
     else:
         with pytest.raises(KeyError):
             m.by_kind("HorizontalPodAutoscaler")
@@ -137,7 +140,8 @@ def test_token_secret_is_a_reference_and_never_a_value(tmp_path, monkeypatch):
     m = k8s.build_manifests(config)
     text = k8s.render(m)
     assert "s3cr3t-value" not in text
-    assert env_of(container(m))["VENEER_JWT_SECRET"] == {"secretKeyRef": {"name": "credit-jwt", "key": "hs256"}}
+    ref = {"secretKeyRef": {"name": "credit-jwt", "key": "hs256"}}
+    assert env_of(container(m))["VENEER_JWT_SECRET"] == ref
     default = k8s.build_manifests(write_config(tmp_path, SIDECAR))
     assert env_of(container(default))["SCORING_JWT_KEY"] == {
         "secretKeyRef": {"name": "veneer-legacy-auth", "key": "jwt-secret"}}
