@@ -26,6 +26,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar
 
 from .convert import Conversion, NotConvertible, convert
+from .runner import NotFeedable
 from .shadow import Shadow, compare
 from .sources import NoSource, Source, source_for
 from .state import DEMOTED, PROMOTED, SHADOW, SharedState, state_dir_for
@@ -122,8 +123,6 @@ class AcceleratedAdapter:
         return result
 
     def _onnx(self, proc: _Process, batch: Any) -> tuple[Any, dict]:
-        from .runner import NotFeedable
-
         runner = proc.runner
         feeds = runner.feeds_from_batch(batch) if self.source.by_name else None
         X = None
@@ -141,8 +140,6 @@ class AcceleratedAdapter:
             raise NotFeedable(str(e)) from e
 
     def _promoted(self, proc: _Process, batch: Any) -> Any:
-        from .runner import NotFeedable
-
         try:
             X, ox = self._onnx(proc, batch)
         except NotFeedable:
@@ -161,8 +158,6 @@ class AcceleratedAdapter:
         return self.source.answer(ox)
 
     def _compare(self, proc: _Process, batch: Any, result: Any) -> None:
-        from .runner import NotFeedable
-
         try:
             X, ox = self._onnx(proc, batch)
         except NotFeedable:
