@@ -105,7 +105,7 @@ def check_addition(raw: Any, model: ModelSpec, existing: set[str], permissions: 
     runs_code = raw["adapter"] in ("python", "mlflow") or ":" in str(raw["adapter"]) or bool(raw.get("trusted"))
     if runs_code and permissions is not None and "custom_code" not in permissions:
         raise Forbidden(f"Adding a version that can run its own code ({raw['adapter']}) needs the "
-                        "'custom_code' permission.", code="no_permission")
+                        "'custom_code' permission.", code="custom_code")
     if not (raw.get("path") or raw.get("uri") or raw.get("url")):
         raise InvalidInput("Give the artifact as 'path' (already on this server), 'uri' or 'url'.")
     out = {k: raw[k] for k in ADDABLE if k in raw}
