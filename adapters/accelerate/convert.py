@@ -45,6 +45,9 @@ class InputLayout:
     width: int
     numeric: str                              # "float32" or "float64"
     strings: frozenset[str] = frozenset()     # columns fed as string tensors (layout "columns")
+    #: text columns whose encoder refuses unseen values (handle_unknown="error"): the values it knows.
+    #: ONNX would encode an unseen value as all zeros; such rows go to scikit-learn (and its 422).
+    closed: dict[str, frozenset[str]] = field(default_factory=dict)
 
 
 @dataclass
@@ -136,7 +139,7 @@ def plan_inputs(model: Any, numeric: str) -> InputLayout:
     head = model.steps[0][1] if isinstance(getattr(model, "steps", None), list) else model
     if type(head).__name__ == "ColumnTransformer" and names:
         return InputLayout("columns", tuple(names), len(names), numeric,
-                           frozenset(_string_columns(head, names)))
+                           frozenset(_string_columns(head, names)), _closed_columns(head, names))
     width = int(getattr(model, "n_features_in_", 0) or (len(names) if names else 0))
     if not width:
         raise NotConvertible("the model does not record how many features it takes (n_features_in_)",
@@ -156,6 +159,21 @@ def _string_columns(ct: Any, names: list[str]) -> set[str]:
             continue
         for c in _column_names(cols, names):
             out.add(c)
+    return out
+
+
+def _closed_columns(ct: Any, names: list[str]) -> dict[str, frozenset[str]]:
+    out: dict[str, frozenset[str]] = {}
+    for _, trans, cols in getattr(ct, "transformers_", []):
+        if trans in ("drop", "passthrough", None):
+            continue
+        for step in walk(trans):
+            cats = getattr(step, "categories_", None)
+            if cats is None or getattr(step, "handle_unknown", "error") != "error":
+                continue
+            for col, known in zip(_column_names(cols, names), cats):
+                out[col] = frozenset(str(v) for v in known)
+            break
     return out
 
 

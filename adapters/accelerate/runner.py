@@ -98,6 +98,9 @@ class Runner:
             if col in self.layout.strings:
                 if not all(type(v) is str for v in values):
                     raise NotFeedable(f"column {col!r} holds non-text values")
+                known = self.layout.closed.get(col)
+                if known is not None and not known.issuperset(values):
+                    raise NotFeedable(f"column {col!r} holds a category the encoder never saw")
                 feeds[name] = values.astype(object).reshape(-1, 1)
             else:
                 try:

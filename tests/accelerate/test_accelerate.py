@@ -246,3 +246,28 @@ def test_mlflow_sklearn_flavor_is_accelerated(build):
     want = adapter.inner.predict(Batch.from_frame(held.iloc[100:]))
     np.testing.assert_array_equal(got, np.asarray(want))
     assert got.sum() > 0  # the held-back sample has frauds: labels are not all one class
+
+
+def test_unseen_category_keeps_sklearns_refusal_after_promotion(build, tmp_path):
+    """OneHotEncoder(handle_unknown="error") refuses a new value; ONNX would answer zeros, so it never sees it."""
+    from sklearn.compose import ColumnTransformer
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.pipeline import Pipeline
+    from sklearn.preprocessing import OneHotEncoder, StandardScaler
+
+    df = pd.read_csv(build / "churn_holdout.csv")
+    X, y = df.drop(columns=["churned"]), df["churned"]
+    strict = Pipeline([("pre", ColumnTransformer([
+        ("num", StandardScaler(), ["tenure_months", "monthly_charges", "total_charges", "support_calls"]),
+        ("cat", OneHotEncoder(handle_unknown="error"), ["contract", "payment_method", "internet_service"])])),
+        ("clf", LogisticRegression(max_iter=1000))]).fit(X, y)
+    joblib.dump(strict, tmp_path / "strict.joblib")
+    adapter = loaded(make_spec(tmp_path / "strict.joblib", promote_after_rows=50, audit_every=0))
+    adapter.predict(rows_batch(X.head(50)))
+    adapter.predict(rows_batch(X.iloc[50:60]))
+    assert adapter.engine() == "onnx"
+    odd = X.head(2).copy()
+    odd.iloc[1, odd.columns.get_loc("contract")] = "lifetime"
+    with pytest.raises(InvalidInput, match="lifetime|unknown categor"):
+        adapter.predict(rows_batch(odd))
+    assert adapter.engine() == "sklearn" and adapter.check_report()["state"] == "promoted"
