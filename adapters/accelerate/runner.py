@@ -47,9 +47,7 @@ class Runner:
         if rows.dtype.kind not in "fiu":
             return None
         names = self.layout.columns
-        if names is None or batch.columns is None:
-            if batch.columns is not None and names is not None:
-                return None
+        if names is None or batch.columns is None:  # positional on one side: rows as sent, like the adapter
             if rows.shape[1] != self.layout.width:
                 return None
             X = rows
