@@ -82,6 +82,7 @@ class HttpAdapter(BaseAdapter):
         #: per-instance failure hook; falls back to the module-level ``observer``
         self.observer: Callable[[str], None] | None = None
         self.session: Any = None
+        self.pool: Any = None
         self._health_lock = threading.Lock()
         self._health_until = 0.0
         self._health_ok = False
@@ -131,6 +132,7 @@ class HttpAdapter(BaseAdapter):
         session.mount("http://", mounted)
         session.mount("https://", mounted)
         self.session = session
+        self.pool, self.base_headers, self.target = self._fast_path(session, mounted)
         self.caller = Caller(self)
         if self.opts["health"]["url"]:
             try:
@@ -138,9 +140,42 @@ class HttpAdapter(BaseAdapter):
             except Exception as e:  # a down service must not stop veneer from starting
                 log.warning("health check of %s failed at load: %s", self.upstream, e)
 
+    def _fast_path(self, session: Any, mounted: Any) -> tuple[Any, dict[str, str], str]:
+        """The urllib3 pool requests would use for ``url`` (TLS settings included), or None.
+
+        Calling it directly skips Session.request's per-call merging of settings, hooks
+        and cookies: ~0.25 ms of CPU per call, a quarter of the latency budget. An
+        injected transport is always called through the session.
+        """
+        import requests
+        from requests.adapters import HTTPAdapter as PoolAdapter
+
+        parts = urlsplit(self.url)
+        target = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
+        headers = dict(session.headers)
+        if parts.username is not None:  # what requests does with credentials in the URL
+            from urllib.parse import unquote
+
+            from urllib3.util import make_headers
+
+            auth = f"{unquote(parts.username)}:{unquote(parts.password or '')}"
+            headers.update(make_headers(basic_auth=auth))
+        if type(mounted) is not PoolAdapter:
+            return None, headers, target
+        try:
+            prepared = requests.Request("GET", self.url).prepare()
+            pool = mounted.get_connection_with_tls_context(prepared, session.verify, cert=session.cert)
+        except (AttributeError, requests.RequestException, OSError) as e:  # older requests: slow path
+            log.info("http adapter fast path unavailable (%s); calling through requests", e)
+            return None, headers, target
+        return pool, headers, target
+
     def unload(self) -> None:
         """Close pooled connections."""
         session, self.session = self.session, None
+        pool, self.pool = getattr(self, "pool", None), None
+        if pool is not None:
+            pool.close()
         if session is None:
             return
         # urllib3 2.x PoolManager.clear() only forgets its pools (closed whenever they are
