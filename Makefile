@@ -39,5 +39,9 @@ bench: examples  ## throughput and latency against a hand-written Flask app (nee
 	bash scripts/setup-system.sh bench
 	$(BIN)/python bench/run.py $(BENCH_ARGS)
 
+test-containers: examples  ## only the podman image, sidecar pair and kube play tests
+	bash scripts/containers/setup-podman.sh
+	$(BIN)/python -m pytest -q -m containers tests/containers $(PYTEST_ARGS)
+
 clean:  ## remove the venv and built example artifacts
 	rm -rf $(VENV) examples/legacy_models/build

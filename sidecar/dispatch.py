@@ -121,7 +121,7 @@ def predict(state: ServerState, model: ModelSpec, url_version: str | None, decod
         metrics.observe_predict(model=model.qualified_name, version=pick.version, seconds=elapsed)
     served = Served(model, loaded, pick)
     payload, mimetype = encode(outputs, served, batch)
-    response = Response(payload, status=200, mimetype=mimetype)
+    response = Response(payload, status=200, content_type=mimetype)  # encoders give the full type
     stamp_version_headers(response, served)
     return response
 

@@ -144,6 +144,10 @@ def run_startup_script(config: Config) -> None:
     if result.returncode != 0:
         raise ConfigError(f"startup script {script!r} failed with exit code {result.returncode}; not serving.",
                           fix="Fix the script (see its output above) or remove startup_script.")
+    # a script that pip-installs into a folder created after start-up must be importable now
+    import importlib
+
+    importlib.invalidate_caches()
 
 
 def run(config: Config, **overrides: Any) -> int:
