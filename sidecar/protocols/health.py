@@ -75,6 +75,7 @@ def version() -> Response:
 
 
 @bp.get("/v2")
+@bp.get("/v2/")
 def server_metadata() -> Response:
     """OIP server metadata, plus whether auth is on."""
     mark("v2", count=False)
