@@ -33,6 +33,8 @@ from .state import DEMOTED, PROMOTED, SHADOW, SharedState, state_dir_for
 
 log = logging.getLogger("veneer.accelerate")
 
+_SUMMARY_KEYS = ("state", "rows_agreed", "rows_compared", "promote_after_rows", "disagreements", "reason",
+                 "first_difference", "probe_checked")
 DEFAULTS = {"tolerance": 1e-6, "promote_after_rows": 1000, "audit_every": 1000,
             "refresh_seconds": 1.0, "threads": 1}
 
@@ -250,19 +252,23 @@ class AcceleratedAdapter:
             c = self.conversion
             info.update(conversion_seconds=round(c.seconds, 3), input_layout=c.layout.kind,
                         numeric_inputs=c.layout.numeric, string_inputs=sorted(c.layout.strings),
-                        tolerance=self.tolerance, onnx_sha256=c.sha256)
-            if c.attempts:
-                info["failed_attempts"] = list(c.attempts)
+                        tolerance=self.tolerance, onnx_sha256=c.sha256, failed_attempts=list(c.attempts),
+                        engine="sklearn", note=None)
             proc = self._proc
             if proc is not None and proc.pid == os.getpid():
                 info.update(proc.shadow.summary())
                 info["engine"] = "onnx" if proc.shadow.state == PROMOTED and proc.runner else "sklearn"
-            else:
-                info.update(state=SHADOW, engine="sklearn", note="state is read when this process first predicts")
-        if self.speedup:
-            info["speedup"] = self.speedup
-        self.info.clear()
-        self.info.update(info)
+            else:  # the master, or a worker before its first request: same keys, nothing known yet
+                info.update({k: None for k in _SUMMARY_KEYS}, state=SHADOW,
+                            note="state is read when this process first predicts")
+        info["speedup"] = self.speedup
+        if info.keys() == self.info.keys():
+            # same keys: values change in place, so a metadata response being encoded in
+            # another thread never sees the dict change size
+            self.info.update(info)
+        else:  # at load, before anything serves this dict
+            self.info.clear()
+            self.info.update(info)
 
     # -- delegation ------------------------------------------------------------------------------
     def metadata(self) -> Any:
