@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 from sklearn.base import BaseEstimator, TransformerMixin
 
 
@@ -13,5 +14,5 @@ class Doubler(BaseEstimator, TransformerMixin):
         return self
 
     def transform(self, X):
-        """``2 * X``."""
-        return X * 2.0
+        """``2 * X`` as a plain array (as most hand-written legacy steps return)."""
+        return np.asarray(X, dtype=float) * 2.0
