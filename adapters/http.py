@@ -126,8 +126,9 @@ class HttpAdapter(BaseAdapter):
         if tls["client_cert"]:
             session.cert = (tls["client_cert"], tls["client_key"]) if tls["client_key"] else tls["client_cert"]
         # pool_block=False: urllib3 would otherwise wait for a free connection with no
-        # timeout at all; surplus connections are opened and closed instead.
-        mounted = self.transport or PoolAdapter(pool_connections=1, pool_maxsize=self.opts["pool"]["maxsize"],
+        # timeout at all; surplus connections are opened and closed instead. Two pools:
+        # the upstream and a health URL that may live on another port.
+        mounted = self.transport or PoolAdapter(pool_connections=2, pool_maxsize=self.opts["pool"]["maxsize"],
                                                 max_retries=0, pool_block=False)
         session.mount("http://", mounted)
         session.mount("https://", mounted)
