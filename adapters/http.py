@@ -98,7 +98,8 @@ class HttpAdapter(BaseAdapter):
             raise ConfigError(f"url {url!r} is not an http(s) URL.", file=where or None, path="url",
                               fix="Write the service's full address, e.g. http://127.0.0.1:9000/score.")
         self.url = url
-        netloc = parts.hostname + (f":{parts.port}" if parts.port else "")
+        host = f"[{parts.hostname}]" if ":" in parts.hostname else parts.hostname
+        netloc = host + (f":{parts.port}" if parts.port else "")
         #: the upstream without credentials, for metadata and messages
         self.upstream = urlunsplit((parts.scheme, netloc, parts.path, "", ""))
         inputs = [i if isinstance(i, str) else i["name"] for i in o["inputs"]]
@@ -109,6 +110,15 @@ class HttpAdapter(BaseAdapter):
         r = o["retries"]
         self.budget = RetryBudget(r["budget_ratio"], r["budget_window"], r["min_retries"])
         self.idempotent = bool(getattr(self.spec, "idempotent", False))
+
+    def _beside_config(self, file: str | None) -> str | None:
+        """A relative TLS file is relative to the config file that named it (``spec.origin``)."""
+        from pathlib import Path
+
+        if not file or Path(file).is_absolute():
+            return file
+        origin = (getattr(self.spec, "origin", "") or "").rsplit(":", 1)[0]
+        return str(Path(origin).parent / file) if origin and Path(origin).is_file() else file
 
     def _breaker_changed(self, old: str, new: str) -> None:
         log.warning("circuit breaker of %s: %s -> %s", self.upstream, old, new)
@@ -121,7 +131,7 @@ class HttpAdapter(BaseAdapter):
         session = requests.Session()
         session.trust_env = False  # never pick up proxies or ~/.netrc credentials silently
         session.headers["User-Agent"] = "veneer-http-adapter"
-        tls = self.opts["tls"]
+        tls = {k: self._beside_config(v) for k, v in self.opts["tls"].items()}
         session.verify = tls["ca_bundle"] or True
         if tls["client_cert"]:
             session.cert = (tls["client_cert"], tls["client_key"]) if tls["client_key"] else tls["client_cert"]

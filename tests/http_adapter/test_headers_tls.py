@@ -139,3 +139,21 @@ def test_unknown_ca_fails_closed_and_a_configured_bundle_works(tls_upstream, ups
     trusted = make_adapter(url, response=ONE, tls={"ca_bundle": str(cert)})
     assert trusted.predict(Batch(columns=["x"], rows=[[1]])) == {"predictions": [1]}
     assert len(upstream.hits) == 1
+
+
+def test_relative_ca_bundle_is_found_beside_the_config(tls_upstream, upstream, tmp_path) -> None:
+    from veneer.adapters.http import HttpAdapter
+    from veneer.wrapper.settings import VersionSpec
+
+    url, cert = tls_upstream
+    config = cert.parent / "veneer.yaml"
+    config.write_text("# the file that named the bundle\n")
+    a = HttpAdapter(VersionSpec(version="1", adapter="http", url=url, origin=f"{config}:12",
+                                options={"response": ONE, "tls": {"ca_bundle": cert.name}}))
+    a.load()
+    assert a.predict(Batch(columns=["x"], rows=[[1]])) == {"predictions": [1]}
+
+
+def test_ipv6_upstream_is_reported_with_brackets() -> None:
+    a = make_adapter("http://[::1]:9/score", load=False)
+    assert a.upstream == "http://[::1]:9/score"
