@@ -82,13 +82,14 @@ class Caller:
         self.r = adapter.opts["retries"]
         self.cap = adapter.opts["max_response_bytes"]
 
-    def run(self, calls: list[Any], headers: dict[str, str], single: bool) -> list[Any]:
+    def run(self, calls: list[Any], headers: dict[str, str], single: bool) -> dict[str, list[Any]]:
         """Send every call (in order) and collect the predictions of their answers."""
         deadline = Deadline(self.t["deadline"])
-        values: list[Any] = []
+        values: dict[str, list[Any]] = {name: [] for name in self.a.response_map.names}
         for call in calls:
             content = self.send(call, headers, deadline)
-            values.extend(self.a.response_map.values(content, single))
+            for name, found in self.a.response_map.values(content, single).items():
+                values[name].extend(found)
         return values
 
     def send(self, call: Any, headers: dict[str, str], deadline: Deadline) -> bytes:

@@ -142,50 +142,70 @@ def _number(text: str) -> Any:
 
 
 class ResponseMapping:
-    """How a legacy answer becomes predictions (``options.response``)."""
+    """How a legacy answer becomes named predictions (``options.response``)."""
 
     def __init__(self, opts: dict[str, Any]) -> None:
         self.format = opts["format"]
-        self.path = opts.get("path") or "$"
-        self.column = opts.get("column") or "score"
-        self._expr = compile_path(self.path, "options.response.path") if self.format == "json" else None
+        outputs = dict(opts.get("outputs") or {})
+        if outputs and self.format == "text":
+            raise ConfigError("options.response.outputs: a plain-text answer carries one output.",
+                              fix="Remove outputs, or use a JSON or CSV answer.")
+        if self.format == "csv":
+            default = opts.get("column") or "score"
+        else:
+            default = opts.get("path") or "$"
+        #: output name -> JSONPath (json) or column (csv)
+        self.outputs: dict[str, str] = outputs or {opts.get("name") or "predictions": default}
+        self._exprs = ({name: compile_path(p, f"options.response.outputs.{name}" if outputs else
+                                           "options.response.path")
+                        for name, p in self.outputs.items()} if self.format == "json" else {})
 
-    def values(self, content: bytes, single: bool) -> list[Any]:
-        """Predictions in one answer; ``single`` answers (per-row calls) must hold exactly one."""
+    @property
+    def names(self) -> list[str]:
+        """Output names, in order."""
+        return list(self.outputs)
+
+    def values(self, content: bytes, single: bool) -> dict[str, list[Any]]:
+        """Predictions in one answer; ``single`` answers (per-row calls) must hold one value per output."""
         if self.format == "json":
             found = self._json(content)
         elif self.format == "csv":
             found = self._csv(content)
         else:
             text = content.decode("utf-8", "replace").strip()
-            found = [_number(line) for line in text.splitlines() if line.strip()]
-        if single and len(found) != 1:
-            raise UpstreamError(f"A per-row call answered {len(found)} values; exactly one was expected.",
-                                fix="Check options.response (path/column) against the service's answer.",
-                                reason="count_mismatch")
+            found = {self.names[0]: [_number(line) for line in text.splitlines() if line.strip()]}
+        if single:
+            for name, vals in found.items():
+                if len(vals) != 1:
+                    raise UpstreamError(f"A per-row call answered {len(vals)} values for {name!r}; "
+                                        "exactly one was expected.",
+                                        fix="Check options.response against the service's answer.",
+                                        reason="count_mismatch")
         return found
 
-    def _json(self, content: bytes) -> list[Any]:
+    def _json(self, content: bytes) -> dict[str, list[Any]]:
         try:
             doc = orjson.loads(content)
         except orjson.JSONDecodeError as e:
             raise UpstreamError(f"The upstream answer is not valid JSON ({e}).",
                                 fix="Set options.response.format to the format the service answers.",
                                 reason="invalid_json") from e
-        matches = [m.value for m in self._expr.find(doc)]
-        if not matches:
-            raise UpstreamError(f"The upstream answer has nothing at {self.path!r}.",
-                                fix="Set options.response.path to where the service puts its predictions.",
-                                reason="path_not_found")
-        if len(matches) == 1 and isinstance(matches[0], list):
-            return matches[0]
-        return matches
+        out = {}
+        for name, expr in self._exprs.items():
+            matches = [m.value for m in expr.find(doc)]
+            if not matches:
+                raise UpstreamError(f"The upstream answer has nothing at {self.outputs[name]!r}.",
+                                    fix="Set options.response.path (or outputs) to where the service puts "
+                                        "its predictions.", reason="path_not_found")
+            out[name] = matches[0] if len(matches) == 1 and isinstance(matches[0], list) else matches
+        return out
 
-    def _csv(self, content: bytes) -> list[Any]:
+    def _csv(self, content: bytes) -> dict[str, list[Any]]:
         reader = csv.DictReader(io.StringIO(content.decode("utf-8", "replace")))
-        if not reader.fieldnames or self.column not in reader.fieldnames:
-            raise UpstreamError(f"The upstream CSV has no column {self.column!r} "
-                                f"(columns: {reader.fieldnames}).",
-                                fix="Set options.response.column to the service's score column.",
+        missing = [c for c in self.outputs.values() if not reader.fieldnames or c not in reader.fieldnames]
+        if missing:
+            raise UpstreamError(f"The upstream CSV has no column {missing[0]!r} (columns: {reader.fieldnames}).",
+                                fix="Set options.response.column (or outputs) to the service's columns.",
                                 reason="path_not_found")
-        return [_number(row[self.column] or "") for row in reader]
+        rows = list(reader)
+        return {name: [_number(row[col] or "") for row in rows] for name, col in self.outputs.items()}

@@ -52,6 +52,10 @@ OPTIONS_SCHEMA: dict[str, Any] = _obj({
                    "description": "Column of a CSV answer holding the predictions."},
         "name": {"type": "string", "default": "predictions",
                  "description": "Name of the output veneer reports for these predictions."},
+        "outputs": {"type": "object", "additionalProperties": {"type": "string"}, "default": {},
+                    "description": "Several named outputs instead of one: output name -> JSONPath (JSON "
+                                   "answers) or column (CSV answers), e.g. {score: 'result.scores[*]', "
+                                   "label: 'result.labels[*]'}; overrides path/column/name."},
     }, "How the legacy answer becomes predictions."),
     "inputs": {"type": "array", "default": [],
                "description": "Input columns the service expects, in order (strings, or {name, datatype}); "

@@ -242,21 +242,18 @@ class HttpAdapter(BaseAdapter):
         try:
             calls = self.request_map.calls(batch)
             values = self.caller.run(calls, self.headers(batch), self.request_map.per_row)
-            if len(values) != batch.n_rows:
-                raise UpstreamError(f"The upstream answered {len(values)} predictions for {batch.n_rows} rows.",
-                                    fix="Check options.response.path: it must select one value per row.",
-                                    reason="count_mismatch")
+            for name, found in values.items():
+                if len(found) != batch.n_rows:
+                    raise UpstreamError(f"The upstream answered {len(found)} values of {name!r} for "
+                                        f"{batch.n_rows} rows.",
+                                        fix="Check options.response: each output must select one value per row.",
+                                        reason="count_mismatch")
         except VeneerError as e:
             reason = e.details.get("reason")
             if reason:
                 self._observe(metric_reason(reason))
             raise
-        return {self.response_map_name: values}
-
-    @property
-    def response_map_name(self) -> str:
-        """Name of the output holding the predictions."""
-        return self.opts["response"]["name"]
+        return values
 
     def ready(self) -> bool:
         """True when the breaker is not open and the health URL (cached ``health.interval``) answers 2xx."""
@@ -288,7 +285,7 @@ class HttpAdapter(BaseAdapter):
         inputs = [TensorSpec(i, "FP64") if isinstance(i, str) else TensorSpec(i["name"], i.get("datatype", "FP64"))
                   for i in self.opts["inputs"]]
         return AdapterMetadata(
-            platform="http", inputs=inputs, outputs=[TensorSpec(self.response_map_name, "FP64")],
+            platform="http", inputs=inputs, outputs=[TensorSpec(n, "FP64") for n in self.response_map.names],
             extra={"upstream": self.upstream, "breaker": self.breaker.state,
                    "request_format": self.request_map.format, "response_format": self.response_map.format,
                    "per_row": self.request_map.per_row, "idempotent": self.idempotent})

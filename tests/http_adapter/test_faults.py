@@ -341,3 +341,13 @@ def test_an_unexpected_error_during_the_probe_does_not_wedge_the_breaker(upstrea
     monkeypatch.setattr(a.caller, "_attempt", real)
     upstream.answer(Reply(body=b'{"predictions": [2]}'))
     assert a.predict(batch()) == {"predictions": [2]} and a.breaker.state == CLOSED
+
+
+def test_several_outputs_are_checked_for_row_count_each(upstream) -> None:
+    upstream.answer(Reply(body=b'{"s": [0.2, 0.8], "l": ["a"]}'))
+    a = make_adapter(upstream.url, response={"outputs": {"score": "s", "label": "l"}})
+    assert [t.name for t in a.metadata().outputs] == ["score", "label"]
+    with pytest.raises(UpstreamError, match="1 values of 'label' for 2 rows"):
+        a.predict(batch(2))
+    upstream.answer(Reply(body=b'{"s": [0.2, 0.8], "l": ["a", "b"]}'))
+    assert a.predict(batch(2)) == {"score": [0.2, 0.8], "label": ["a", "b"]}

@@ -111,10 +111,10 @@ def test_unnamed_tensor_input_is_refused_when_names_are_needed() -> None:
 
 def test_response_json_paths() -> None:
     doc = b'{"result": {"scores": [0.1, 0.2]}, "meta": [{"p": 1}, {"p": 2}]}'
-    assert resp(path="result.scores[*]").values(doc, False) == [0.1, 0.2]
-    assert resp(path="result.scores").values(doc, False) == [0.1, 0.2]
-    assert resp(path="$.meta[*].p").values(doc, False) == [1, 2]
-    assert resp(path="$").values(b"[5, 6]", False) == [5, 6]
+    assert resp(path="result.scores[*]").values(doc, False) == {"predictions": [0.1, 0.2]}
+    assert resp(path="result.scores", name="p").values(doc, False) == {"p": [0.1, 0.2]}
+    assert resp(path="$.meta[*].p").values(doc, False) == {"predictions": [1, 2]}
+    assert resp(path="$").values(b"[5, 6]", False) == {"predictions": [5, 6]}
     with pytest.raises(ConfigError, match="not a valid JSONPath"):
         resp(path="result.[[")
 
@@ -131,7 +131,21 @@ def test_response_problems_are_upstream_errors(content, opts, reason) -> None:
 
 
 def test_response_csv_and_text() -> None:
-    assert resp(format="csv").values(b"id,score\n0,0.25\n1,1\n", False) == [0.25, 1]
-    assert resp(format="text").values(b"0.75\n", True) == [0.75]
+    assert resp(format="csv").values(b"id,score\n0,0.25\n1,1\n", False) == {"predictions": [0.25, 1]}
+    assert resp(format="text").values(b"0.75\n", True) == {"predictions": [0.75]}
     with pytest.raises(UpstreamError, match="exactly one"):
         resp(format="text").values(b"0.1\n0.2\n", True)
+
+
+def test_several_named_outputs_from_json_and_csv() -> None:
+    doc = b'{"result": {"scores": [0.1, 0.9], "labels": ["stay", "churn"]}}'
+    m = resp(outputs={"score": "result.scores[*]", "label": "result.labels"})
+    assert m.values(doc, False) == {"score": [0.1, 0.9], "label": ["stay", "churn"]}
+    assert resp(format="csv", outputs={"p": "score", "id": "id"}).values(b"id,score\n7,0.5\n", True) == \
+        {"p": [0.5], "id": [7]}
+    with pytest.raises(UpstreamError, match="'result.labels'"):
+        m.values(b'{"result": {"scores": [1]}}', False)
+    with pytest.raises(ConfigError, match="one output"):
+        resp(format="text", outputs={"a": "x"})
+    with pytest.raises(ConfigError, match="options.response.outputs.bad"):
+        resp(outputs={"bad": "a.[["})
