@@ -317,7 +317,10 @@ class Caller:
             log.warning("upstream %s answered %d: %s", up, status, _message(body))
             retry_after = parse_retry_after(resp.headers.get("Retry-After")) if status == 503 else None
             cls = {503: UpstreamUnavailable, 504: UpstreamTimeout}.get(status, UpstreamError)
-            raise _Failure(cls(f"The upstream {up} answered {status}.", reason=reason, upstream_status=status),
+            # a short Retry-After is passed on: the client should wait as the service asked
+            hdr = {"Retry-After": str(math.ceil(retry_after))} if retry_after and retry_after <= 300 else None
+            raise _Failure(cls(f"The upstream {up} answered {status}.", reason=reason, upstream_status=status,
+                               headers=hdr),
                            retriable=status in _RETRY_STATUSES and self.a.idempotent, retry_after=retry_after)
         msg = _message(body)
         if status == 429:

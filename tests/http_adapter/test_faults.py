@@ -351,3 +351,11 @@ def test_several_outputs_are_checked_for_row_count_each(upstream) -> None:
         a.predict(batch(2))
     upstream.answer(Reply(body=b'{"s": [0.2, 0.8], "l": ["a", "b"]}'))
     assert a.predict(batch(2)) == {"score": [0.2, 0.8], "label": ["a", "b"]}
+
+
+def test_short_retry_after_of_a_final_503_is_passed_on_long_one_is_not(upstream) -> None:
+    upstream.answer(Reply(status=503, headers={"Retry-After": "5"}))
+    err = fails(make_adapter(upstream.url, response=ONE), UpstreamUnavailable)
+    assert err.headers == {"Retry-After": "5"}
+    upstream.answer(Reply(status=503, headers={"Retry-After": "3600"}))
+    assert fails(make_adapter(upstream.url, response=ONE), UpstreamUnavailable).headers == {}
