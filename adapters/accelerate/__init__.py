@@ -12,15 +12,29 @@ Nothing heavy is imported here: skl2onnx, onnx and onnxruntime load inside funct
 
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from .options import OPTIONS_SCHEMA
 
-__all__ = ["OPTIONS_SCHEMA", "wrap"]
+__all__ = ["ACCELERATED_ADAPTERS", "OPTIONS_SCHEMA", "wrap"]
+
+
+#: adapter classes whose models may be scikit-learn estimators
+ACCELERATED_ADAPTERS = frozenset({"PickleAdapter", "MlflowAdapter"})
 
 
 def wrap(adapter: Any, spec: Any) -> Any:
-    """The accelerated stand-in for ``adapter`` (an ``AcceleratedAdapter`` delegating to it)."""
+    """The accelerated stand-in for ``adapter`` (an ``AcceleratedAdapter`` delegating to it).
+
+    Adapters that never hold a scikit-learn model (onnx, http, python) are returned
+    unchanged: a server-wide ``accelerate: onnx`` default simply does not apply to them.
+    """
+    if type(adapter).__name__ not in ACCELERATED_ADAPTERS:
+        logging.getLogger("veneer.accelerate").info(
+            "%s v%s: accelerate: onnx does not apply to the %r adapter", getattr(spec, "qualified_name", "?"),
+            getattr(spec, "version", "?"), getattr(spec, "adapter", type(adapter).__name__))
+        return adapter
     from .wrapper import AcceleratedAdapter
 
     return AcceleratedAdapter(adapter, spec)

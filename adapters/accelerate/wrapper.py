@@ -106,8 +106,14 @@ class AcceleratedAdapter:
         self._refresh_info()
 
     # -- predict ---------------------------------------------------------------------------
-    def engine(self) -> str:
-        """The engine that answered this thread's last request: ``sklearn`` or ``onnx``."""
+    def engine(self) -> str | None:
+        """The engine that answered this thread's last request: ``sklearn`` or ``onnx``.
+
+        None when nothing was converted: the dispatcher then names the adapter's platform,
+        as for a version without ``accelerate``.
+        """
+        if self.conversion is None:
+            return None
         return getattr(self._local, "engine", "sklearn")
 
     def predict(self, batch: Any) -> Any:

@@ -197,9 +197,21 @@ def test_custom_transformer_falls_back_with_the_reason(build, tmp_path):
     assert report["converted"] is False and report["reason_code"] == "unsupported_transformer"
     assert "custom class tests.accelerate.custom_steps.Doubler" in report["reason"]
     got = adapter.predict(rows_batch(X.head(50)))
-    assert adapter.engine() == "sklearn"
+    assert adapter.engine() is None  # the X-Veneer-Engine header names the platform, as without accelerate
+    assert adapter.metadata().platform == "sklearn"
     np.testing.assert_array_equal(got["predictions"], model.predict(X.head(50)))
     assert adapter.metadata().extra["acceleration"]["state"] == "not_converted"
+
+
+def test_adapters_without_sklearn_models_are_not_wrapped(tmp_path):
+    """A server-wide `accelerate: onnx` leaves onnx/http/python versions exactly as they were."""
+    from veneer.adapters.onnx import OnnxAdapter
+    from veneer.sidecar.model_store import build_adapter
+    from veneer.wrapper.settings import VersionSpec
+
+    spec = VersionSpec(version="1", adapter="onnx", path=tmp_path / "m.onnx", model="m", prefix="t",
+                       accelerate="onnx")
+    assert type(build_adapter(spec)) is OnnxAdapter
 
 
 def test_unsupported_output_method_falls_back(build):
