@@ -283,3 +283,26 @@ def test_unseen_category_keeps_sklearns_refusal_after_promotion(build, tmp_path)
     with pytest.raises(InvalidInput, match="lifetime|unknown categor"):
         adapter.predict(rows_batch(odd))
     assert adapter.engine() == "sklearn" and adapter.check_report()["state"] == "promoted"
+
+
+@pytest.mark.parametrize("kind", ["gbm", "ridge"])
+def test_regression_outputs_agree_within_the_relative_tolerance(build, tmp_path, kind):
+    """Regressors: float32 trees agree to ~1e-7 of the value, a double-precision linear pipeline to ~1e-15."""
+    from sklearn.ensemble import GradientBoostingRegressor
+    from sklearn.linear_model import Ridge
+    from sklearn.pipeline import make_pipeline
+    from sklearn.preprocessing import StandardScaler
+
+    df = pd.read_csv(build / "forest_holdout.csv")
+    X, y = df[[c for c in FOREST_COLUMNS if c != "income"]], df["income"] * 1000  # dollars, ~1e4..1e5
+    model = (GradientBoostingRegressor(n_estimators=30, random_state=0) if kind == "gbm"
+             else make_pipeline(StandardScaler(), Ridge()))
+    joblib.dump(model.fit(X, y), tmp_path / "reg.joblib")
+    adapter = loaded(make_spec(tmp_path / "reg.joblib", promote_after_rows=200, audit_every=0))
+    adapter.predict(Batch.from_frame(X.head(200)))
+    got = adapter.predict(Batch.from_frame(X.iloc[200:]))["predictions"]
+    assert adapter.engine() == "onnx"
+    want = model.predict(X.iloc[200:])
+    assert got.shape == want.shape and got.dtype == np.float64
+    assert np.all(np.abs(got - want) <= 1e-6 * np.maximum(np.abs(want), 1.0))
+    assert adapter.check_report()["numeric_inputs"] == ("float32" if kind == "gbm" else "float64")
