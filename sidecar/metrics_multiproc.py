@@ -13,7 +13,13 @@ numbers right:
   (``render_metrics``), so the answer is the same whichever worker serves it;
 * the gunicorn ``child_exit`` hook marks the dead worker (``child_exit``) so its
   ``livesum`` gauges (in-flight requests) stop counting; its counters stay, so
-  a recycled worker never makes a counter go down.
+  a recycled worker never makes a counter go down;
+* ``child_exit`` also folds the dead worker's counter, histogram and ``max``
+  gauge files into one ``*_archive.db`` file per kind, under an exclusive lock
+  that scrapes take shared. Without it every recycled worker (``max_requests``)
+  leaves files behind and each scrape reads them all (measured: ~0.5-1 ms per
+  file, 270 ms after 300 recycles). With it the directory holds at most
+  3 files per live process + 3 archives + the registrar's, whatever the uptime.
 
 The registrar runs in the master, which is not a worker: it writes its own
 small file (``gauge_max_registrar.db``) with its own lock instead of using
@@ -22,6 +28,7 @@ prometheus' process-wide value lock, so a fork can never copy that lock held.
 
 from __future__ import annotations
 
+import contextlib
 import glob
 import os
 import shutil
@@ -112,11 +119,68 @@ def cleanup_multiproc_dir() -> None:
 
 
 def child_exit(server, worker) -> None:
-    """gunicorn ``child_exit`` hook: drop the dead worker's live gauges (in-flight)."""
-    if multiproc_dir():
+    """gunicorn ``child_exit`` hook: drop the dead worker's live gauges, archive its counts."""
+    directory = multiproc_dir()
+    if directory:
         from prometheus_client import multiprocess
 
         multiprocess.mark_process_dead(worker.pid)
+        compact_dead_process(worker.pid, directory)
+
+
+LOCK_FILE = ".veneer-metrics.lock"
+#: file kinds folded into archives, and how two processes' values combine
+_ARCHIVED = {"counter": "sum", "histogram": "sum", "gauge_max": "max"}
+
+
+@contextlib.contextmanager
+def _dir_lock(directory: str, *, exclusive: bool):
+    import fcntl
+
+    with open(os.path.join(directory, LOCK_FILE), "a") as f:
+        fcntl.flock(f, fcntl.LOCK_EX if exclusive else fcntl.LOCK_SH)
+        try:
+            yield
+        finally:
+            fcntl.flock(f, fcntl.LOCK_UN)
+
+
+def compact_dead_process(pid: int, directory: str) -> int:
+    """Fold a dead process's files into the ``*_archive.db`` files; returns files removed.
+
+    Runs under the exclusive directory lock, so a scrape (shared lock) sees the
+    values either in the dead process's file or in the archive, never both or
+    neither: totals never jump or dip while files move.
+    """
+    from prometheus_client.mmap_dict import MmapedDict
+
+    removed = 0
+    with _dir_lock(directory, exclusive=True):
+        for kind, how in _ARCHIVED.items():
+            source = os.path.join(directory, f"{kind}_{pid}.db")
+            if not os.path.exists(source):
+                continue
+            archive = os.path.join(directory, f"{kind}_archive.db")
+            merged: dict[str, float] = {}
+            for path in (archive, source):
+                if os.path.exists(path):
+                    for key, value, _ts, _pos in MmapedDict.read_all_values_from_file(path):
+                        old = merged.get(key)
+                        merged[key] = value if old is None else (old + value if how == "sum"
+                                                                 else max(old, value))
+            temp = os.path.join(directory, f".{kind}_archive.tmp")  # not *.db: scrapes skip it
+            if os.path.exists(temp):
+                os.remove(temp)
+            out = MmapedDict(temp)
+            try:
+                for key, value in merged.items():
+                    out.write_value(key, value, 0.0)
+            finally:
+                out.close()
+            os.replace(temp, archive)
+            os.remove(source)
+            removed += 1
+    return removed
 
 
 def set_process_registry(registry) -> None:
@@ -134,18 +198,42 @@ def render_metrics(registry=None) -> tuple[bytes, str]:
     """
     from prometheus_client import CONTENT_TYPE_LATEST, CollectorRegistry, generate_latest
 
-    if multiproc_dir():
-        from prometheus_client import multiprocess
-
+    directory = multiproc_dir()
+    if directory:
         fresh = CollectorRegistry()
-        multiprocess.MultiProcessCollector(fresh)
-        return generate_latest(fresh), CONTENT_TYPE_LATEST
+        fresh.register(_FileCollector(directory))
+        with _dir_lock(directory, exclusive=False):
+            return generate_latest(fresh), CONTENT_TYPE_LATEST
     body = b""
     target = registry if registry is not None else _process_registry
     if target is not None:
         body += generate_latest(target)
     body += generate_latest(_registrar_local_registry())
     return body, CONTENT_TYPE_LATEST
+
+
+class _FileCollector:
+    """prometheus' ``MultiProcessCollector``, minus files a starting worker has just created.
+
+    A new process creates its file empty and sizes it a moment later; reading it
+    in between fails inside prometheus_client (``struct.error``) and would turn
+    the scrape into a 500. Such a file holds no value yet, so skipping it is exact.
+    """
+
+    def __init__(self, directory: str) -> None:
+        self.directory = directory
+
+    def collect(self):
+        from prometheus_client.multiprocess import MultiProcessCollector
+
+        files = []
+        for path in glob.glob(os.path.join(self.directory, "*.db")):
+            try:
+                if os.path.getsize(path) >= 8:
+                    files.append(path)
+            except OSError:  # removed meanwhile (a dead worker's live gauge)
+                continue
+        return MultiProcessCollector.merge(files, accumulate=True)
 
 
 # --- veneer_registry_up: written by the registrar thread in the gunicorn master ---

@@ -7,6 +7,7 @@ with a fresh collector, as a worker answering ``/metrics`` would.
 
 from __future__ import annotations
 
+import glob
 import multiprocessing
 import os
 import signal
@@ -191,3 +192,41 @@ def test_a_file_in_place_of_the_directory_is_an_error(tmp_path, multiproc):
     f.write_text("x")
     with pytest.raises(ConfigError, match="not a directory"):
         prepare_multiproc_dir(f, workers=2)
+
+
+def _scrape_loop(stop, out) -> None:
+    seen = []
+    while not stop.is_set():
+        seen.append(total(scrape(), "veneer_requests_total"))
+    out.put(seen)
+
+
+def test_dead_workers_are_archived_files_stay_bounded_and_concurrent_scrapes_never_dip(multiproc):
+    """CASES 75: 30 recycled workers leave a constant number of files; a scraper running
+    meanwhile (another process, as a worker serving /metrics) only ever sees totals grow."""
+    m = _metrics()
+    m.observe_model_load(model="risk/churn", version="1", adapter="pickle", seconds=0.1)
+    stop, out = CTX.Event(), CTX.Queue()
+    scraper = CTX.Process(target=_scrape_loop, args=(stop, out))
+    scraper.start()
+    files = []
+    for seed in range(30):
+        w = CTX.Process(target=_worker, args=(m, 20, seed))
+        w.start()
+        w.join(30)
+        child_exit(None, SimpleNamespace(pid=w.pid))        # marks dead and archives
+        files.append(len(glob.glob(os.path.join(multiproc, "*.db"))))
+    stop.set()
+    seen = out.get(timeout=30)
+    scraper.join(30)
+    assert len(seen) > 5
+    assert seen == sorted(seen), "a scrape saw a total go down"
+    s = scrape()
+    assert total(s, "veneer_requests_total") == 600
+    assert total(s, "veneer_request_duration_seconds_count") == 600
+    assert total(s, "veneer_model_info", model="risk/churn") == 1
+    assert total(s, "veneer_requests_in_flight") == 0
+    # the scraper's own files + the preloading "master" (this process) + the archives
+    assert max(files) <= 8 and files[-1] == files[5]
+    assert sorted(os.path.basename(f) for f in glob.glob(os.path.join(multiproc, "*_archive.db"))) == [
+        "counter_archive.db", "gauge_max_archive.db", "histogram_archive.db"]
