@@ -14,7 +14,8 @@ OPTIONS_SCHEMA: dict[str, Any] = {
     "properties": {
         "tolerance": {"type": "number", "minimum": 0, "default": 1e-6,
                       "description": "Largest accepted difference of probabilities and regression "
-                                     "outputs, relative to max(|scikit-learn value|, 1); labels must be equal."},
+                                     "outputs, relative to max(|scikit-learn value|, 1); labels must be equal. "
+                                     "Write 1.0e-5, not 1e-5 (YAML reads the latter as text)."},
         "promote_after_rows": {"type": "integer", "minimum": 1, "default": 1000,
                                "description": "Agreeing rows (over all workers) after which ONNX answers."},
         "audit_every": {"type": "integer", "minimum": 0, "default": 1000,
