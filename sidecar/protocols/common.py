@@ -44,6 +44,18 @@ def lookup(st: ServerState, name: str) -> tuple[ModelSpec | None, str, str]:
     return None, prefix, short
 
 
+def answering_versions(st: ServerState, qualified: str) -> dict:
+    """The versions that answer unpinned requests (the traffic set, else latest) and their load entries."""
+    traffic = st.traffic.models[qualified]
+    candidates = [v for v, _ in traffic.traffic] or ([traffic.latest] if traffic.latest else [])
+    return {v: st.models.get(qualified, v) for v in candidates}
+
+
+def can_answer(st: ServerState, qualified: str) -> bool:
+    """Whether an unpinned request to the model would find a ready version."""
+    return any(lv is not None and lv.ready for lv in answering_versions(st, qualified).values())
+
+
 def model_metadata(st: ServerState, model: ModelSpec, version: str | None = None) -> dict[str, Any]:
     """Metadata of one model (or one version): versions, traffic, inputs/outputs (no paths)."""
     traffic = st.traffic.models[model.qualified_name]

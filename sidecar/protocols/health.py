@@ -7,7 +7,7 @@ from flask import Blueprint, Response, request
 from veneer._version import __version__
 
 from ..state import ServerState
-from .common import json_response, mark, state
+from .common import answering_versions, json_response, mark, state
 
 bp = Blueprint("health", __name__)
 EXTENSIONS = ["model_repository_readonly", "version_headers", "traffic_weights"]
@@ -23,9 +23,8 @@ def readiness(st: ServerState) -> tuple[bool, dict]:
     """Ready when every model has a loaded version to answer its traffic."""
     details = {}
     ready = True
-    for name, traffic in st.traffic.models.items():
-        candidates = [v for v, _ in traffic.traffic] or ([traffic.latest] if traffic.latest else [])
-        states = {v: st.models.get(name, v) for v in candidates}
+    for name in st.traffic.models:
+        states = answering_versions(st, name)
         ok = any(lv is not None and lv.ready for lv in states.values())
         ready &= ok
         if not ok:

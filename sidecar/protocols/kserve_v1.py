@@ -7,7 +7,7 @@ from flask import Blueprint, Response
 from veneer.wrapper.codecs import jsonfast, kserve_v1
 
 from .. import dispatch
-from .common import json_response, lookup, mark, state
+from .common import can_answer, json_response, lookup, mark, state
 
 bp = Blueprint("kserve_v1", __name__)
 
@@ -23,10 +23,7 @@ def status(name: str) -> Response:
     """V1 model status: name and readiness."""
     mark("v1", count=False)
     st, model = _model(name, "metadata")
-    traffic = st.traffic.models[model.qualified_name]
-    candidates = [v for v, _ in traffic.traffic] or ([traffic.latest] if traffic.latest else [])
-    ok = any((lv := st.models.get(model.qualified_name, v)) is not None and lv.ready for v in candidates)
-    return json_response({"name": model.name, "ready": ok})
+    return json_response({"name": model.name, "ready": can_answer(st, model.qualified_name)})
 
 
 def _predict(name: str, version: str | None) -> Response:

@@ -8,7 +8,7 @@ from veneer.wrapper.codecs import jsonfast, oip
 from veneer.wrapper.errors import VersionNotFound
 
 from .. import dispatch
-from .common import json_response, lookup, mark, state
+from .common import can_answer, json_response, lookup, mark, state
 
 bp = Blueprint("oip", __name__)
 
@@ -56,9 +56,7 @@ def _ready(name: str, version: str | None) -> Response:
     mark("v2", count=False)
     st, model = _model(name, "metadata")
     if version is None:
-        traffic = st.traffic.models[model.qualified_name]
-        candidates = [v for v, _ in traffic.traffic] or ([traffic.latest] if traffic.latest else [])
-        ok = any((lv := st.models.get(model.qualified_name, v)) is not None and lv.ready for v in candidates)
+        ok = can_answer(st, model.qualified_name)
     else:
         lv = st.models.get(model.qualified_name, version)
         if lv is None:
