@@ -15,7 +15,7 @@ YAML) and picked up by every worker within ``traffic_store.POLL_SECONDS``.
 
 from __future__ import annotations
 
-from flask import Blueprint, Response, g, request
+from flask import Blueprint, Response, g
 
 from veneer.wrapper.codecs import jsonfast
 from veneer.wrapper.errors import Forbidden, InvalidInput, VersionNotFound

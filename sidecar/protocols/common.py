@@ -44,6 +44,15 @@ def lookup(st: ServerState, name: str) -> tuple[ModelSpec | None, str, str]:
     return None, prefix, short
 
 
+def resolve_named(name: str, permission: str) -> tuple[ServerState, ModelSpec]:
+    """Auth-check and resolve an OIP/V1 model name; 403 before 404 for callers out of scope."""
+    from .. import dispatch
+
+    st = state()
+    model, prefix, short = lookup(st, name)
+    return st, dispatch.resolve(st, model, prefix=prefix, name=short, permission=permission)
+
+
 def answering_versions(st: ServerState, qualified: str) -> dict:
     """The versions that answer unpinned requests (the traffic set, else latest) and their load entries."""
     traffic = st.traffic.models[qualified]

@@ -7,28 +7,22 @@ from flask import Blueprint, Response
 from veneer.wrapper.codecs import jsonfast, kserve_v1
 
 from .. import dispatch
-from .common import can_answer, json_response, lookup, mark, state
+from .common import can_answer, json_response, mark, resolve_named
 
 bp = Blueprint("kserve_v1", __name__)
-
-
-def _model(name: str, permission: str):
-    st = state()
-    model, prefix, short = lookup(st, name)
-    return st, dispatch.resolve(st, model, prefix=prefix, name=short, permission=permission)
 
 
 @bp.get("/v1/models/<path:name>")
 def status(name: str) -> Response:
     """V1 model status: name and readiness."""
     mark("v1", count=False)
-    st, model = _model(name, "metadata")
+    st, model = resolve_named(name, "metadata")
     return json_response({"name": model.name, "ready": can_answer(st, model.qualified_name)})
 
 
 def _predict(name: str, version: str | None) -> Response:
     mark("v1")
-    st, model = _model(name, "predict")
+    st, model = resolve_named(name, "predict")
     dispatch.require_content_type(("application/json",))
 
     def decode(body: bytes, _ct: str):

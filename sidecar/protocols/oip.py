@@ -8,20 +8,14 @@ from veneer.wrapper.codecs import jsonfast, oip
 from veneer.wrapper.errors import VersionNotFound
 
 from .. import dispatch
-from .common import can_answer, json_response, lookup, mark, state
+from .common import can_answer, json_response, mark, resolve_named
 
 bp = Blueprint("oip", __name__)
 
 
-def _model(name: str, permission: str):
-    st = state()
-    model, prefix, short = lookup(st, name)
-    return st, dispatch.resolve(st, model, prefix=prefix, name=short, permission=permission)
-
-
 def _metadata(name: str, version: str | None) -> Response:
     mark("v2")
-    st, model = _model(name, "metadata")
+    st, model = resolve_named(name, "metadata")
     versions = st.models.of_model(model.qualified_name)
     if version is not None:
         chosen = st.models.get(model.qualified_name, version)
@@ -54,7 +48,7 @@ def version_metadata(name: str, version: str) -> Response:
 
 def _ready(name: str, version: str | None) -> Response:
     mark("v2", count=False)
-    st, model = _model(name, "metadata")
+    st, model = resolve_named(name, "metadata")
     if version is None:
         ok = can_answer(st, model.qualified_name)
     else:
@@ -79,7 +73,7 @@ def version_ready(name: str, version: str) -> Response:
 
 def _infer(name: str, version: str | None) -> Response:
     mark("v2")
-    st, model = _model(name, "predict")
+    st, model = resolve_named(name, "predict")
     dispatch.require_content_type(("application/json",))
     info_box = {}
 
