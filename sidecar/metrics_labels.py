@@ -32,10 +32,15 @@ LOAD_FAILURE_REASONS = frozenset({
     "version_mismatch", "timeout", "unsupported", "permission_denied", "load_failed", "load_error",
     "config_error"})
 AUTH_FAILURE_REASONS = frozenset({
-    "missing", "malformed", "expired", "not_yet_valid", "invalid_signature", "invalid_issuer",
-    "invalid_audience", "missing_claim", "algorithm_not_allowed", "lifetime_exceeded", "revoked",
-    "unknown_key", "key_unavailable", "key_source_unavailable", "forbidden", "insufficient_scope",
-    "insufficient_permission", "wrong_global_id", "unauthorized", "invalid_token"})
+    # 401 (sidecar/auth/reasons.py UNAUTHORIZED)
+    "missing", "multiple_tokens", "malformed", "too_large", "bad_algorithm", "crit_unsupported",
+    "bad_type", "bad_kid", "unknown_key", "bad_signature", "expired", "immature", "missing_claim",
+    "bad_claim", "bad_issuer", "bad_audience", "lifetime_exceeded", "revoked",
+    # 403 (FORBIDDEN) and the rest
+    "out_of_scope", "cascade_off", "no_permission", "not_in_access_list", "untrusted_global_id",
+    "global_id_required", "key_source_unavailable", "bad_path",
+    # generic names
+    "unauthorized", "forbidden", "invalid_token"})
 UPSTREAM_REASONS = frozenset({
     "connect_error", "timeout", "read_timeout", "connect_timeout", "deadline", "http_4xx",
     "http_5xx", "bad_response", "circuit_open", "retry_budget", "tls_error", "dns_error",

@@ -58,10 +58,13 @@ def _by_code(samples) -> collections.Counter:
 
 
 def _send(url: str, i: int) -> int:
-    """One request of a mix: predictions, unknown model, bad JSON, wrong media type, too large."""
+    """One request of a mix: predictions, unknown model or path with a random token, bad JSON, too large."""
     kind = i % 6
-    if kind in (0, 1, 2):
+    if kind in (0, 1):
         r = requests.post(f"{url}/v2/models/sum/infer", json=GOOD, timeout=10)
+    elif kind == 2:
+        r = requests.get(f"{url}/random-{i}/path-{i * 7919}", timeout=10,
+                         headers={"Authorization": f"Bearer eyJtoken{i * 31337}"})
     elif kind == 3:
         r = requests.post(f"{url}/v2/models/nope-{i}/infer", json=GOOD, timeout=10)
     elif kind == 4:
@@ -88,7 +91,7 @@ def test_counters_are_exact_across_workers_and_scrapes(tmp_path):
             delta = {code: now[code] - before[code] for code in now if now[code] != before[code]}
             assert delta == dict(sent)
             totals.append(sum(now.values()))
-            assert sum(s.get("veneer_requests_in_flight", {}).values()) == 0
+            assert sum(s["veneer_requests_in_flight"].values()) == 0
         assert len(set(totals)) == 1
         names = set(s)
         assert {"veneer_request_duration_seconds_bucket", "veneer_request_duration_seconds_count",
@@ -97,6 +100,9 @@ def test_counters_are_exact_across_workers_and_scrapes(tmp_path):
         assert sum(v for k, v in s["veneer_predict_duration_seconds_count"].items()) == sent["200"]
         models = {dict(k)["model"] for k in s["veneer_requests_total"]}
         assert models <= {"risk/sum", "_unknown"}             # 40 random model names, one series
+        body = requests.get(srv.url + "/metrics", timeout=10).text
+        assert "eyJtoken" not in body and "random-" not in body and "nope-" not in body
+        assert len(s["veneer_requests_total"]) <= 12
 
 
 def test_worker_recycling_never_lowers_a_counter_and_stale_files_are_wiped(tmp_path):
@@ -114,7 +120,7 @@ def test_worker_recycling_never_lowers_a_counter_and_stale_files_are_wiped(tmp_p
         seen.append(sum(_by_code(final).values()))
         assert seen == sorted(seen), seen
         assert _by_code(final)["200"] - (before if before else 0) >= n
-        assert sum(final.get("veneer_requests_in_flight", {}).values()) == 0
+        assert sum(final["veneer_requests_in_flight"].values()) == 0
         db_files = glob.glob(str(tmp_path / "prom" / "*.db"))
         # dead workers are folded into archives: 3 files per live process (2 workers and the
         # master) + 3 archives, however many workers were recycled (about 12 here)
@@ -152,3 +158,23 @@ def test_master_registers_once_for_all_workers_and_deregisters_on_sigterm(tmp_pa
     finally:
         srv.stop()
         receiver.shutdown()
+
+
+def test_rejected_requests_are_counted_by_code_and_reason_without_token_labels(tmp_path):
+    """CASES 78: 401s are counted in veneer_requests_total and by reason; no token-derived label."""
+    cfg = _config(tmp_path)
+    cfg.write_text(cfg.read_text().replace("auth: none", "auth: {issuer: acme, secret_env: VENEER_TEST_SECRET}"))
+    with VeneerServer(cfg, workers=2, threads=2, env={"VENEER_TEST_SECRET": "x" * 40}) as srv:
+        before = _by_code(scrape(srv.url))["401"]
+        sent = collections.Counter()
+        for i in range(30):
+            headers = {} if i % 3 == 0 else {"Authorization": f"Bearer eyJhbGciOiJIUzI1NiJ9.secret{i}.sig"}
+            sent[requests.post(f"{srv.url}/v2/models/sum/infer", json=GOOD, headers=headers,
+                               timeout=10).status_code] += 1
+        assert sent == {401: 30}
+        s = scrape(srv.url)
+        assert _by_code(s)["401"] - before == 30
+        reasons = {dict(k)["reason"]: v for k, v in s["veneer_auth_failures_total"].items()}
+        assert reasons == {"missing": 10, "malformed": 20}
+        body = requests.get(srv.url + "/metrics", timeout=10).text
+        assert "secret" not in body and "eyJ" not in body

@@ -158,3 +158,10 @@ def test_unknown_version_of_known_model_collapses():
     s = scrape()
     assert total(s, "veneer_requests_total", model="a", version="_unknown", code="404") == 1
     assert total(s, "veneer_requests_total", model="a", version="1", code="200") == 1
+
+
+def test_every_auth_reason_is_a_label_value():
+    from veneer.sidecar.auth.reasons import ALL_REASONS
+    from veneer.sidecar.metrics_labels import AUTH_FAILURE_REASONS
+
+    assert ALL_REASONS <= AUTH_FAILURE_REASONS
