@@ -19,7 +19,8 @@ numbers right:
   that scrapes take shared. Without it every recycled worker (``max_requests``)
   leaves files behind and each scrape reads them all (measured: ~0.5-1 ms per
   file, 270 ms after 300 recycles). With it the directory holds at most
-  3 files per live process + 3 archives + the registrar's, whatever the uptime.
+  4 files per live process + 3 archives + the registrar's, whatever the uptime
+  (a scrape then takes a few ms).
 
 The registrar runs in the master, which is not a worker: it writes its own
 small file (``gauge_max_registrar.db``) with its own lock instead of using
