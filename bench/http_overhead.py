@@ -15,19 +15,57 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
+import subprocess
 import sys
 import tempfile
+import time
+from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
-from bench.run import process  # noqa: E402
+from bench.run import process as pinned_process  # noqa: E402
 from bench.wrk import Result, run_wrk  # noqa: E402
 from tests.helpers.server import free_port  # noqa: E402
 
 SERVICE = REPO / "examples" / "legacy_models" / "scoring_service" / "service.py"
 COLUMNS = ("tenure", "monthly_charges", "support_calls")
+
+
+@contextmanager
+def process(cmd: list[str], env: dict, ready_url: str, pin: bool):
+    """bench.run's launcher (pinned to core 0), or the same without taskset when ``pin`` is false."""
+    if pin:
+        with pinned_process(cmd, env, ready_url):
+            yield
+        return
+    import requests
+
+    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+                            start_new_session=True)
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if proc.poll() is not None:
+                raise SystemExit(f"server exited with {proc.returncode}: {cmd}")
+            try:
+                if requests.get(ready_url, timeout=1).status_code == 200:
+                    break
+            except requests.RequestException:
+                pass
+            if time.monotonic() > deadline:
+                raise SystemExit(f"server did not become ready: {cmd}")
+            time.sleep(0.1)
+        yield
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=10)
 
 
 def records(n: int) -> list[dict]:
@@ -53,6 +91,11 @@ models:
           response: {{format: json, path: "result.scores[*]"}}
           inputs: [tenure, monthly_charges, support_calls]
           pool: {{maxsize: {max(threads, 4)}}}
+  inproc:
+    versions:
+      - version: "1"
+        adapter: python
+        options: {{callable: "service:predict", search_path: {SERVICE.parent}}}
 """
     path = tmp / "veneer.yaml"
     path.write_text(text)
@@ -77,35 +120,43 @@ def _median(results: list[Result]) -> Result:
 
 
 def measure_overhead(*, seconds: int = 8, connections: tuple[int, ...] = (1, 8), rows: tuple[int, ...] = (1, 100),
-                     workers: int = 1, threads: int = 2, rounds: int = 1) -> dict[str, dict[str, Result]]:
-    """``{"<rows> rows, <c> conn": {"direct": Result, "veneer": Result}}``, both measured in this run.
+                     workers: int = 1, threads: int = 2, rounds: int = 1,
+                     pin_servers: bool = True) -> dict[str, dict[str, Result]]:
+    """``{"<rows> rows, <c> conn": {"direct": Result, "veneer": Result, "inproc": Result}}``, one run.
+
+    ``inproc`` is veneer calling the same scoring code in process (python adapter): veneer's
+    own floor, so ``veneer - inproc`` is what the http adapter's hop costs.
 
     With ``rounds`` > 1, direct and veneer runs alternate and each figure is the median.
+    ``pin_servers`` puts the service and veneer on core 0 (wrk is always on core 1).
     """
     out: dict[str, dict[str, Result]] = {}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         sport, vport = free_port(), free_port()
         service = f"http://127.0.0.1:{sport}"
-        with process([sys.executable, str(SERVICE), "--port", str(sport)], {}, f"{service}/healthz"):
+        with process([sys.executable, str(SERVICE), "--port", str(sport)], {}, f"{service}/healthz", pin_servers):
             config = veneer_config(tmp, service, threads)
             cmd = [sys.executable, "-m", "veneer.sidecar.cli", "serve", str(config), "--port", str(vport),
                    "--workers", str(workers), "--threads", str(threads)]
-            with process(cmd, {}, f"http://127.0.0.1:{vport}/v2/health/ready"):
+            with process(cmd, {}, f"http://127.0.0.1:{vport}/v2/health/ready", pin_servers):
                 veneer = f"http://127.0.0.1:{vport}/models/bench/churn/"
+                inproc = f"http://127.0.0.1:{vport}/models/bench/inproc/"
                 for n in rows:
                     recs = records(n)
                     direct_body = json.dumps({"records": recs}).encode()
                     veneer_body = json.dumps(recs).encode()
                     _warm(f"{service}/score", direct_body)
                     _warm(veneer, veneer_body)
+                    _warm(inproc, veneer_body)
                     for c in connections:
                         hdr = {"Content-Type": "application/json"}
-                        runs: dict[str, list[Result]] = {"direct": [], "veneer": []}
+                        runs: dict[str, list[Result]] = {"direct": [], "veneer": [], "inproc": []}
                         for _ in range(rounds):
                             runs["direct"].append(run_wrk(f"{service}/score", direct_body, hdr, seconds=seconds,
                                                           connections=c))
                             runs["veneer"].append(run_wrk(veneer, veneer_body, hdr, seconds=seconds, connections=c))
+                            runs["inproc"].append(run_wrk(inproc, veneer_body, hdr, seconds=seconds, connections=c))
                         out[f"{n} rows, {c} conn"] = {k: _median(v) for k, v in runs.items()}
     return out
 
@@ -113,15 +164,17 @@ def measure_overhead(*, seconds: int = 8, connections: tuple[int, ...] = (1, 8),
 def report(results: dict[str, dict[str, Result]]) -> bool:
     """Print the table; True when every 1-connection p50 overhead is within 1 ms."""
     ok = True
-    print(f"{'load':18} {'direct p50':>11} {'veneer p50':>11} {'added p50':>10} "
-          f"{'direct p99':>11} {'veneer p99':>11} {'added p99':>10} {'errors':>7}")
+    print(f"{'load':18} {'direct p50':>11} {'veneer p50':>11} {'added p50':>10} {'direct p99':>11} "
+          f"{'veneer p99':>11} {'added p99':>10} {'in-proc p50':>12} {'hop p50':>9} {'errors':>7}")
     for label, r in results.items():
-        d, v = r["direct"], r["veneer"]
+        d, v, i = r["direct"], r["veneer"], r["inproc"]
         added50, added99 = v.p50_ms - d.p50_ms, v.p99_ms - d.p99_ms
-        print(f"{label:18} {d.p50_ms:9.3f}ms {v.p50_ms:9.3f}ms {added50:8.3f}ms "
-              f"{d.p99_ms:9.3f}ms {v.p99_ms:9.3f}ms {added99:8.3f}ms {d.errors + v.errors:7d}")
+        print(f"{label:18} {d.p50_ms:9.3f}ms {v.p50_ms:9.3f}ms {added50:8.3f}ms {d.p99_ms:9.3f}ms "
+              f"{v.p99_ms:9.3f}ms {added99:8.3f}ms {i.p50_ms:10.3f}ms {v.p50_ms - i.p50_ms:7.3f}ms "
+              f"{d.errors + v.errors + i.errors:7d}")
         if label.endswith(" 1 conn") and added50 > 1.0:
             ok = False
+    print("in-proc: veneer running the same scoring in process (its own floor); hop: veneer - in-proc")
     print("target (<= 1 ms added at p50, one connection):", "met" if ok else "NOT met")
     return ok
 
@@ -134,8 +187,11 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--rounds", type=int, default=1, help="alternate direct/veneer runs; report medians")
+    parser.add_argument("--no-pin-servers", dest="pin_servers", action="store_false",
+                        help="let the scheduler place the service and veneer (wrk stays on core 1)")
     args = parser.parse_args()
     results = measure_overhead(seconds=args.seconds, workers=args.workers, threads=args.threads, rounds=args.rounds,
+                               pin_servers=args.pin_servers,
                                connections=tuple(int(c) for c in args.connections.split(",")),
                                rows=tuple(int(n) for n in args.rows.split(",")))
     report(results)
