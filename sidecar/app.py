@@ -38,7 +38,7 @@ def create_app(config: Config, *, store: ModelStore | None = None, load: bool = 
     app.json.sort_keys = False
     metrics = _make_metrics(config)
     if store is None:
-        store = ModelStore(config, observer=_load_observer(metrics))
+        store = ModelStore(config, observer=_load_observer(metrics), metrics=metrics)
     traffic = traffic or TrafficStore(config)
     store.sync(traffic.specs, load_now=False)
     if load:

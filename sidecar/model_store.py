@@ -62,9 +62,10 @@ LoadObserver = Callable[[LoadedVersion], None]
 class ModelStore:
     """All versions of all models, keyed by ``(prefix/model, version)``."""
 
-    def __init__(self, config: Config, *, observer: LoadObserver | None = None) -> None:
+    def __init__(self, config: Config, *, observer: LoadObserver | None = None, metrics: Any = None) -> None:
         self.config = config
         self.observer = observer
+        self.metrics = metrics
         self.models: dict[str, ModelSpec] = {m.qualified_name: m for m in config.models}
         self.versions: dict[tuple[str, str], LoadedVersion] = {}
         for m in config.models:
@@ -113,6 +114,7 @@ class ModelStore:
         start = time.perf_counter()
         try:
             adapter = build_adapter(lv.spec)
+            self._connect_upstream_errors(adapter, lv.spec)
             adapter.load()
             lv.metadata = adapter.metadata()
             lv.adapter, lv.state, lv.reason, lv.reason_code = adapter, "ready", None, None
@@ -130,6 +132,13 @@ class ModelStore:
         if self.observer:
             self.observer(lv)
         return lv
+
+    def _connect_upstream_errors(self, adapter: Any, spec: VersionSpec) -> None:
+        """Adapters that call other services report their failures to the metrics."""
+        if self.metrics is None or not hasattr(adapter, "observer"):
+            return
+        metrics, model, version = self.metrics, spec.qualified_name, spec.version
+        adapter.observer = lambda reason: metrics.observe_upstream_error(model=model, version=version, reason=reason)
 
     def sync(self, specs: Iterable[ModelSpec], *, load_now: bool = True) -> None:
         """Follow runtime additions and removals of versions (from the traffic state)."""
