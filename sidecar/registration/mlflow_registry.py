@@ -207,6 +207,8 @@ class MlflowBackend:
             existing = self._existing(client, name)
             numbers: dict[str, str] = {}
             for item in items:
+                if should_stop():   # a shutdown is waiting to deregister: do not add more
+                    return
                 tags = self._tags(item, now)
                 if item.get("artifact_path"):
                     tags["veneer.artifact"] = str(item["artifact_path"])[:5000]

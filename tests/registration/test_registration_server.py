@@ -32,7 +32,7 @@ def _config(folder, db) -> object:
     path.write_text(textwrap.dedent("""
         prefix: risk
         auth: none
-        registry: {{mlflow: "sqlite:///{db}", heartbeat_seconds: 1}}
+        registry: {{mlflow: "sqlite:///{db}", heartbeat_seconds: 30}}
         models:
           churn:
             versions:
