@@ -17,6 +17,7 @@ import uuid
 from typing import Any
 
 from gunicorn.app.base import BaseApplication
+from gunicorn.arbiter import Arbiter
 
 from veneer.wrapper.errors import ConfigError
 from veneer.wrapper.settings import Config
@@ -95,15 +96,43 @@ class VeneerApplication(BaseApplication):
         self.extras["supervisors"] = _start_supervisors(self.config)
         self.extras["registrar"] = _start_registration(self.config, endpoint, self.instance_id)
 
-    def _on_exit(self, server) -> None:
-        registrar = self.extras.get("registrar")
+    def deregister(self) -> None:
+        """Leave the registry (once, within 2 s): called as shutdown begins, before workers drain."""
+        registrar = self.extras.pop("registrar", None)
         if registrar is not None:
             registrar.stop(timeout=2.0)
+
+    def _on_exit(self, server) -> None:
+        self.deregister()
         sups = self.extras.get("supervisors")
         if sups:
             from .supervisor import stop_supervisors
 
             stop_supervisors(sups, timeout=5.0)
+        if self.config.server.metrics and not self.config.server.metrics_dir:
+            from .metrics_multiproc import cleanup_multiproc_dir
+
+            cleanup_multiproc_dir()
+
+    def run(self) -> None:
+        """Like ``BaseApplication.run``, with an arbiter that deregisters as soon as shutdown begins."""
+        try:
+            VeneerArbiter(self).run()
+        except RuntimeError as e:
+            print(f"\nError: {e}\n", file=sys.stderr)
+            sys.stderr.flush()
+            sys.exit(1)
+
+
+class VeneerArbiter(Arbiter):
+    """gunicorn's arbiter; stopping first takes the instance out of the registry."""
+
+    def stop(self, graceful: bool = True) -> None:
+        try:
+            self.app.deregister()
+        except Exception:  # shutting down: deregistration is best effort
+            log.exception("deregistration failed")
+        super().stop(graceful)
 
 
 def _start_supervisors(config: Config):
@@ -115,19 +144,14 @@ def _start_supervisors(config: Config):
 
 
 def _start_registration(config: Config, endpoint: str, instance_id: str):
-    reg = config.registry or {}
-    if not reg or reg.get("enabled") is False or not (reg.get("mlflow") or reg.get("http")):
-        return None
-    try:
-        from .registration import start_registration
-    except ImportError:
-        return None
+    from .registration.process import spawn
+
     versions = [{"prefix": m.prefix, "model": m.name, "version": v.version, "adapter": v.adapter,
                  "sha256": v.sha256, "stage": v.stage, "weight": v.weight, "draft": v.draft,
                  "artifact_path": str(v.path) if v.path else (v.uri or v.url)}
                 for m in config.models for v in m.versions]
     try:
-        return start_registration(config, endpoint_url=endpoint, instance_id=instance_id, versions=versions)
+        return spawn(config, endpoint_url=endpoint, instance_id=instance_id, versions=versions)
     except Exception:  # a registry problem must never stop serving
         log.exception("registration could not start; serving anyway")
         return None

@@ -22,7 +22,7 @@ from typing import Any, Iterator, Mapping
 from veneer.wrapper.settings import Config
 
 from .routing import TrafficTable
-from .traffic_changes import effective_models
+from .traffic_changes import apply_and_check, check_fields, effective_models
 
 POLL_SECONDS = 0.2
 log = logging.getLogger("veneer.traffic")
@@ -111,3 +111,26 @@ class TrafficStore:
     def overrides(self) -> Mapping[str, Any]:
         """The persisted per-model entries (version overrides, added, removed)."""
         return self.read_state().get("models", {})
+
+
+def apply_external_changes(store: TrafficStore, changes: Mapping[str, Mapping[str, Mapping[str, Any]]]) -> None:
+    """Apply ``{model: {version: {stage, weight, draft}}}`` from the registry, validated like the admin API.
+
+    Raises (and writes nothing) when a model or version is unknown or a model would
+    be left without traffic; the registry follower then keeps the last good state.
+    """
+    from veneer.wrapper.errors import InvalidInput
+
+    store.refresh()
+    checked: dict[str, dict[str, dict]] = {}
+    for model, versions in changes.items():
+        traffic = store.table.models.get(model)
+        if traffic is None:
+            raise InvalidInput(f"The registry names model {model!r}, which this server does not serve.")
+        checked[model] = {str(v): check_fields(c, where=f"{model} version {v}") for v, c in versions.items()}
+        apply_and_check(traffic, checked[model])
+    with store.locked() as state:
+        for model, versions in checked.items():
+            entry = state.setdefault("models", {}).setdefault(model, {}).setdefault("versions", {})
+            for version, change in versions.items():
+                entry.setdefault(version, {}).update(change)

@@ -139,8 +139,9 @@ def test_master_registers_once_for_all_workers_and_deregisters_on_sigterm(tmp_pa
     srv = VeneerServer(_config(tmp_path, registry=registry), workers=3, threads=2).start()
     try:
         assert requests.post(f"{srv.url}/v2/models/sum/infer", json=GOOD, timeout=10).status_code == 200
-        s = scrape(srv.url)
-        assert s["veneer_registry_up"] == {(("registry", "http"),): 0.0}
+        # the registrar runs in a process of its own: its first report arrives shortly after start
+        wait_for(lambda: scrape(srv.url).get("veneer_registry_up") == {(("registry", "http"),): 0.0},
+                 timeout=20, what="registry_up 0 while the registry is down")
         receiver.start()
         wait_for(lambda: receiver.store.instances, timeout=20, what="registration")
         beats = receiver.store.hits["heartbeat"]
