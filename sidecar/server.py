@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -29,7 +30,11 @@ class VeneerApplication(BaseApplication):
     """gunicorn application wrapping ``create_app(config)``."""
 
     def __init__(self, config: Config) -> None:
+        from .parent_death import death_signal_setter
+
         self.config = config
+        # a worker outliving a SIGKILLed master could never be told to stop: the kernel ends it
+        self._die_with_master = death_signal_setter(signal.SIGKILL)
         self.instance_id = uuid.uuid4().hex[:12]
         self.flask_app = None
         self.extras: dict[str, Any] = {}
@@ -69,6 +74,8 @@ class VeneerApplication(BaseApplication):
 
     # -- gunicorn hooks ----------------------------------------------------
     def _post_fork(self, server, worker) -> None:
+        if self._die_with_master is not None:
+            self._die_with_master()
         app = self.flask_app
         if app is None:
             return

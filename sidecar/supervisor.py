@@ -26,10 +26,11 @@ from pathlib import Path
 from typing import Any, Sequence
 from urllib.parse import urlsplit
 
+from veneer.sidecar.parent_death import death_signal_setter
+
 log = logging.getLogger("veneer.supervisor")
 
 MAX_BACKOFF = 30.0
-PR_SET_PDEATHSIG = 1
 #: a process that stayed up this long is healthy again: its next death restarts quickly
 STABLE_SECONDS = 30.0
 
@@ -61,24 +62,8 @@ def _healthy(health_url: str | None, url: str, timeout: float = 1.0) -> bool:
 
 
 def _death_signal_setter() -> Any:
-    """A preexec function asking Linux to SIGTERM the child when its parent thread dies.
-
-    Without it a SIGKILLed veneer master would leave the legacy service running and
-    holding its port. Built before any fork (ctypes is loaded here, not in the child).
-    """
-    if not sys.platform.startswith("linux"):
-        return None
-    try:
-        import ctypes
-
-        prctl = ctypes.CDLL(None, use_errno=True).prctl
-    except (OSError, AttributeError):
-        return None
-
-    def set_death_signal() -> None:
-        prctl(PR_SET_PDEATHSIG, int(signal.SIGTERM))
-
-    return set_death_signal
+    """SIGTERM the legacy process when the veneer master dies (see ``parent_death``)."""
+    return death_signal_setter(signal.SIGTERM)
 
 
 class Supervisor:

@@ -75,11 +75,11 @@ def spawn(config, *, endpoint_url: str, instance_id: str, versions: list[dict]) 
     payload = {"registry": dict(config.registry or {}), "base_dir": str(config.base_dir),
                "endpoint_url": endpoint_url, "instance_id": instance_id, "versions": versions,
                "config_path": str(config.source) if config.source else None}
-    from veneer.sidecar.supervisor import _death_signal_setter
+    from veneer.sidecar.parent_death import death_signal_setter
 
     proc = subprocess.Popen([sys.executable, "-m", "veneer.sidecar.registration.process"],
                             stdin=subprocess.PIPE, cwd=str(config.base_dir),
-                            preexec_fn=_death_signal_setter(), close_fds=True)
+                            preexec_fn=death_signal_setter(signal.SIGTERM), close_fds=True)
     proc.stdin.write(json.dumps(payload, default=str).encode())
     proc.stdin.close()
     return RegistrarProcess(proc)
@@ -105,6 +105,10 @@ def main() -> int:
     from veneer.sidecar.access_log import configure_logging
 
     configure_logging(os.environ.get("VENEER_LOG_FORMAT", "auto"))
+    try:
+        os.nice(10)  # background bookkeeping: never compete with the workers for the CPU
+    except OSError:
+        pass
     payload = json.loads(sys.stdin.read())
     stop = threading.Event()
     signal.signal(signal.SIGTERM, lambda *_: stop.set())

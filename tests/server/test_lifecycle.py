@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import threading
 import time
@@ -27,11 +28,14 @@ def test_sigterm_lets_in_flight_request_finish(tmp_path):
 
     t = threading.Thread(target=slow_call)
     t.start()
-    # the slow model writes a marker when predict starts, then sleeps 2 s
-    wait_for(lambda: (tmp_path / "slow.started").exists(), timeout=10, what="request in flight")
-    start = time.monotonic()
-    code = srv.stop(signal.SIGTERM, timeout=30)
-    t.join(timeout=20)
+    try:
+        # the slow model writes a marker when predict starts, then sleeps 2 s
+        wait_for(lambda: (tmp_path / "slow.started").exists(), timeout=10, what="request in flight")
+        start = time.monotonic()
+        code = srv.stop(signal.SIGTERM, timeout=30)
+        t.join(timeout=20)
+    finally:
+        srv.stop(signal.SIGKILL)
     assert result["r"].status_code == 200 and result["r"].json() == {"predictions": [3.0]}
     assert code == 0
     assert time.monotonic() - start < 10, "shutdown must not wait for the whole graceful timeout"
@@ -121,3 +125,37 @@ def test_idle_keepalive_client_does_not_delay_shutdown(tmp_path):
     start = time.monotonic()
     assert srv.stop(signal.SIGTERM, timeout=40) == 0
     assert time.monotonic() - start < 10
+
+
+def _children(pid: int) -> set[int]:
+    out = set()
+    for entry in os.listdir("/proc"):
+        if entry.isdigit():
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    if int(f.read().rsplit(")", 1)[1].split()[1]) == pid:
+                        out.add(int(entry))
+            except (OSError, ValueError, IndexError):
+                pass
+    return out
+
+
+def _alive(pid: int) -> bool:
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().rsplit(")", 1)[1].split()[0] != "Z"
+    except OSError:
+        return False
+
+
+def test_workers_die_with_a_killed_master(tmp_path):
+    """A SIGKILLed master must not leave workers behind that nothing can stop."""
+    srv = VeneerServer(toy_config(tmp_path), workers=2).start()
+    try:
+        workers = wait_for(lambda: _children(srv.proc.pid) if len(_children(srv.proc.pid)) == 2 else None,
+                           timeout=10, what="two workers")
+        srv.proc.kill()
+        srv.proc.wait(timeout=10)
+        wait_for(lambda: not any(_alive(pid) for pid in workers), timeout=10, what="workers gone")
+    finally:
+        srv.stop(signal.SIGKILL)
