@@ -178,21 +178,28 @@ def main() -> int:
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--threads", type=int, default=2)
     parser.add_argument("--only", default="", help="comma-separated scenario names")
+    parser.add_argument("--rounds", type=int, default=3,
+                        help="run every scenario this many times, interleaved; medians are compared "
+                             "(a shared 2-core machine is noisy)")
     args = parser.parse_args()
-    from bench.scenarios import SCENARIOS
+    from bench.scenarios import SCENARIOS, median_results, print_ratios
 
     wanted = [s for s in SCENARIOS if not args.only or s.name in args.only.split(",")]
-    results: dict[str, dict[str, Result]] = {}
+    runs: dict[str, list[dict[str, Result]]] = {s.name: [] for s in wanted}
     with tempfile.TemporaryDirectory() as d:
         tmp = Path(d)
         rsa_keys(tmp)
-        for scenario in wanted:
-            print(f"== {scenario.name}: {scenario.description}", flush=True)
-            results[scenario.name] = scenario.run(args, tmp)
-            for label, res in results[scenario.name].items():
-                print(f"   {label:8} {res.row()}", flush=True)
-    from bench.scenarios import print_ratios
-
+        for round_no in range(1, args.rounds + 1):
+            for scenario in wanted:
+                print(f"== round {round_no}/{args.rounds} {scenario.name}: {scenario.description}", flush=True)
+                runs[scenario.name].append(scenario.run(args, tmp))
+                for label, res in runs[scenario.name][-1].items():
+                    print(f"   {label:8} {res.row()}", flush=True)
+    results = median_results(runs)
+    print("\n== medians over the rounds")
+    for name, by_payload in results.items():
+        for label, res in by_payload.items():
+            print(f"   {name:18} {label:8} {res.row()}")
     print_ratios(results)
     return 0
 

@@ -59,6 +59,17 @@ RATIOS = [
 ]
 
 
+def median_results(runs: dict[str, list[dict]]) -> dict[str, dict]:
+    """Per scenario and payload, the run with the median requests/s."""
+    out = {}
+    for name, rounds in runs.items():
+        out[name] = {}
+        for payload in rounds[0]:
+            ordered = sorted((r[payload] for r in rounds), key=lambda res: res.rps)
+            out[name][payload] = ordered[len(ordered) // 2]
+    return out
+
+
 def print_ratios(results) -> None:
     """Throughput ratios between scenarios measured in this run."""
     print("\n== ratios (requests/s, this run)")
