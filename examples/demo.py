@@ -150,6 +150,8 @@ def main() -> int:
                           headers={"Content-Type": "application/json"}, timeout=10)
         print(f"# refused: no token\n{refused}\n  -> {r.status_code}: {r.text}\n")
         print(f"# Prometheus metrics (no token needed)\ncurl -s {url}/metrics | grep veneer_requests_total\n")
+        print(f"# API docs in a browser (Swagger UI; ReDoc at /models/risk/redoc/):\n"
+              f"{url}/models/risk/docs/#token={token}\n")
         if args.once:
             return 0
         print("Serving until Ctrl-C ...")
