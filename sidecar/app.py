@@ -108,24 +108,29 @@ def _install_hooks(app: Flask, state: ServerState) -> None:
 
     @app.before_request
     def start() -> None:
-        g.start = time.perf_counter()
-        rid = request.headers.get("X-Request-ID")
-        g.request_id = rid if rid and _REQUEST_ID.match(rid) else uuid.uuid4().hex
+        ctx = g._get_current_object()
+        ctx.start = time.perf_counter()
+        rid = request.environ.get("HTTP_X_REQUEST_ID")
+        ctx.request_id = rid if rid and _REQUEST_ID.match(rid) else uuid.uuid4().hex
 
     @app.after_request
     def finish(response):
-        response.headers["X-Request-ID"] = g.get("request_id") or uuid.uuid4().hex
-        elapsed = time.perf_counter() - g.get("start", time.perf_counter())
-        model = g.get("model")
-        version = g.get("version")
-        protocol = g.get("protocol") or errors_http.protocol_of_request()
-        if metrics is not None and g.get("count", True):
+        ctx = g._get_current_object()  # one proxy lookup; attributes below are plain reads
+        rid = getattr(ctx, "request_id", None) or uuid.uuid4().hex
+        response.headers.add("X-Request-ID", rid)  # add: nothing set it before, no scan needed
+        if not getattr(ctx, "count", True):
+            return response
+        elapsed = time.perf_counter() - getattr(ctx, "start", time.perf_counter())
+        model = getattr(ctx, "model", None)
+        version = getattr(ctx, "version", None)
+        protocol = getattr(ctx, "protocol", None) or errors_http.protocol_of_request()
+        if metrics is not None:
             metrics.observe_request(model=model or "_none", version=version or "_none", protocol=protocol,
-                                    status=response.status_code, seconds=elapsed, rows=g.get("rows"))
-        if log_request is not None and g.get("count", True):
-            log_request(request_id=g.get("request_id"), method=request.method, path=request.path,
-                        model=model, version=version, status=response.status_code, seconds=elapsed,
-                        protocol=protocol, remote=request.remote_addr)
+                                    status=response.status_code, seconds=elapsed, rows=getattr(ctx, "rows", None))
+        if log_request is not None:
+            req = request._get_current_object()
+            log_request(request_id=rid, method=req.method, path=req.path, model=model, version=version,
+                        status=response.status_code, seconds=elapsed, protocol=protocol, remote=req.remote_addr)
         return response
 
     app.register_error_handler(VeneerError, errors_http.handle_veneer_error)

@@ -31,7 +31,7 @@ from __future__ import annotations
 
 import contextlib
 import os
-from typing import ContextManager, Iterable, Mapping
+from typing import Any, ContextManager, Iterable, Mapping
 
 from .metrics_labels import (AUTH_FAILURE_REASONS, ENGINES, JWKS_RESULTS, LOAD_FAILURE_REASONS,
                              UNKNOWN, UPSTREAM_REASONS, KnownNames, code_label, protocol_label,
@@ -48,6 +48,10 @@ LATENCY_BUCKETS = (0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
                    10.0, 30.0, 60.0)
 ROWS_BUCKETS = (1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 50000, 100000)
 LOAD_BUCKETS = (0.01, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 120.0, 300.0)
+
+
+#: most distinct (model, version, protocol, status) combinations whose label children are cached
+CHILD_CACHE_SIZE = 4096
 
 
 class Metrics:
@@ -114,6 +118,10 @@ class Metrics:
         self.jwks_fetches = Counter("veneer_jwks_fetch_total", "JWKS key set fetches, by result.",
                                     ["result"], registry=r)
         set_process_registry(r)
+        # raw (model, version, protocol, status) -> label children; raw keys can be anything a
+        # client sends, so the cache is capped (the labels themselves are bounded elsewhere)
+        self._request_children: dict[tuple, tuple] = {}
+        self._predict_children: dict[tuple, Any] = {}
 
     # -- requests ---------------------------------------------------------------------------
 
@@ -122,18 +130,31 @@ class Metrics:
         """Count one answered request (any status) and its latency and row count."""
         if not self.enabled:
             return
-        m, v = self.known.pair(model, version)
-        p = protocol_label(protocol)
-        self.requests.labels(m, v, p, code_label(status)).inc()
-        self.request_seconds.labels(m, v, p).observe(max(0.0, float(seconds)))
+        key = (model, version, protocol, status)
+        children = self._request_children.get(key)
+        if children is None:  # label resolution once per distinct request kind, not per request
+            m, v = self.known.pair(model, version)
+            p = protocol_label(protocol)
+            children = (self.requests.labels(m, v, p, code_label(status)),
+                        self.request_seconds.labels(m, v, p), self.rows.labels(m, v))
+            if len(self._request_children) < CHILD_CACHE_SIZE:
+                self._request_children[key] = children
+        count, latency, row_hist = children
+        count.inc()
+        latency.observe(max(0.0, float(seconds)))
         if rows is not None and rows >= 0:
-            self.rows.labels(m, v).observe(rows)
+            row_hist.observe(rows)
 
     def observe_predict(self, *, model: str, version: str, seconds: float) -> None:
         """Record the duration of one ``adapter.predict`` call."""
         if self.enabled:
-            self.predict_seconds.labels(*self.known.pair(model, version)).observe(
-                max(0.0, float(seconds)))
+            key = (model, version)
+            child = self._predict_children.get(key)
+            if child is None:
+                child = self.predict_seconds.labels(*self.known.pair(model, version))
+                if len(self._predict_children) < CHILD_CACHE_SIZE:
+                    self._predict_children[key] = child
+            child.observe(max(0.0, float(seconds)))
 
     def in_flight(self, model: str | None) -> ContextManager:
         """A context manager counting one request in flight for ``model`` while it runs."""
@@ -141,12 +162,18 @@ class Metrics:
             return contextlib.nullcontext()
         return self.in_flight_gauge.labels(self.known.model(model)).track_inprogress()
 
+    def _forget_children(self) -> None:
+        """A newly known version changes how raw names map to labels."""
+        self._request_children = {}
+        self._predict_children = {}
+
     # -- models -----------------------------------------------------------------------------
 
     def observe_model_load(self, *, model: str, version: str, adapter: str, seconds: float,
                            sha256: str | None = None, saved_with: str | None = None) -> None:
         """Record a successful load and publish ``veneer_model_info`` for the version."""
         self.known.add(model, version)
+        self._forget_children()
         if not self.enabled:
             return
         m, v = self.known.pair(model, version)
@@ -157,6 +184,7 @@ class Metrics:
     def observe_load_failure(self, *, model: str, version: str, reason: str) -> None:
         """Count a failed load; ``reason`` is the ``ArtifactError`` code."""
         self.known.add(model, version)
+        self._forget_children()
         if self.enabled:
             m, v = self.known.pair(model, version)
             self.load_failures.labels(m, v, reason_label(reason, LOAD_FAILURE_REASONS)).inc()
