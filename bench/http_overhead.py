@@ -15,57 +15,19 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import subprocess
 import sys
 import tempfile
-import time
-from contextlib import contextmanager
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
-from bench.run import process as pinned_process  # noqa: E402
+from bench.run import process  # noqa: E402
 from bench.wrk import Result, run_wrk  # noqa: E402
 from tests.helpers.server import free_port  # noqa: E402
 
 SERVICE = REPO / "examples" / "legacy_models" / "scoring_service" / "service.py"
 COLUMNS = ("tenure", "monthly_charges", "support_calls")
-
-
-@contextmanager
-def process(cmd: list[str], env: dict, ready_url: str, pin: bool):
-    """bench.run's launcher (pinned to core 0), or the same without taskset when ``pin`` is false."""
-    if pin:
-        with pinned_process(cmd, env, ready_url):
-            yield
-        return
-    import requests
-
-    proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-                            start_new_session=True)
-    try:
-        deadline = time.monotonic() + 90
-        while True:
-            if proc.poll() is not None:
-                raise SystemExit(f"server exited with {proc.returncode}: {cmd}")
-            try:
-                if requests.get(ready_url, timeout=1).status_code == 200:
-                    break
-            except requests.RequestException:
-                pass
-            if time.monotonic() > deadline:
-                raise SystemExit(f"server did not become ready: {cmd}")
-            time.sleep(0.1)
-        yield
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=30)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=10)
 
 
 def records(n: int) -> list[dict]:

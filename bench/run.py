@@ -44,9 +44,9 @@ def payloads(csv_name: str) -> dict[str, bytes]:
 
 
 @contextmanager
-def process(cmd: list[str], env: dict, ready_url: str):
-    """Start a server on core 0, wait until ``ready_url`` answers, stop it by PID afterwards."""
-    if shutil.which("taskset") and (os.cpu_count() or 1) > 1:
+def process(cmd: list[str], env: dict, ready_url: str, pin: bool = True):
+    """Start a server (on core 0 when ``pin``), wait until ``ready_url`` answers, stop it by PID afterwards."""
+    if pin and shutil.which("taskset") and (os.cpu_count() or 1) > 1:
         cmd = ["taskset", "-c", "0"] + cmd
     log = tempfile.TemporaryFile()
     proc = subprocess.Popen(cmd, env={**os.environ, **env}, stdout=log, stderr=subprocess.STDOUT,
