@@ -23,7 +23,6 @@ class ServerState:
     auth: Any = None      # veneer.sidecar.auth.Authenticator
     metrics: Any = None   # veneer.sidecar.metrics.Metrics
     watchdog: Watchdog = field(default_factory=lambda: Watchdog(timeout=60))
-    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def traffic(self) -> TrafficTable:
