@@ -26,7 +26,7 @@ import requests
 HERE = Path(__file__).resolve().parent
 REPO = HERE.parent
 sys.path.insert(0, str(REPO))
-from bench.wrk import Result, run_wrk  # noqa: E402
+from bench.wrk import Result, run_wrk, tree_cpu_seconds  # noqa: E402
 from tests.helpers.server import free_port  # noqa: E402
 
 BUILD = REPO / "examples" / "legacy_models" / "build"
@@ -65,7 +65,7 @@ def process(cmd: list[str], env: dict, ready_url: str, pin: bool = True):
             if time.monotonic() > deadline:
                 raise SystemExit(f"server did not become ready: {cmd}")
             time.sleep(0.1)
-        yield
+        yield proc
     finally:
         proc.terminate()
         try:
@@ -128,14 +128,19 @@ def rsa_keys(tmp: Path) -> None:
         serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo))
 
 
-def measure(url: str, bodies: dict[str, bytes], headers: dict[str, str], seconds: int) -> dict[str, Result]:
-    """Warm up, then one wrk run per payload."""
+def measure(url: str, bodies: dict[str, bytes], headers: dict[str, str], seconds: int,
+            server_pid: int | None = None) -> dict[str, Result]:
+    """Warm up, then one wrk run per payload (with the server's CPU time per request when its PID is given)."""
     out = {}
     for label, body in bodies.items():
         for _ in range(20):
             r = requests.post(url, data=body, headers={**headers, "Content-Type": "application/json"}, timeout=30)
             r.raise_for_status()
-        out[label] = run_wrk(url, body, {**headers, "Content-Type": "application/json"}, seconds=seconds)
+        cpu_before = tree_cpu_seconds(server_pid) if server_pid else None
+        result = run_wrk(url, body, {**headers, "Content-Type": "application/json"}, seconds=seconds)
+        if cpu_before is not None and result.requests:
+            result.cpu_ms = (tree_cpu_seconds(server_pid) - cpu_before) / result.requests * 1000
+        out[label] = result
     return out
 
 
@@ -145,8 +150,8 @@ def run_baseline(args, bodies, model: str = "churn_2017.joblib") -> dict[str, Re
     cmd = [sys.executable, "-m", "gunicorn", "-w", str(args.workers), "--threads", str(args.threads),
            "-k", "gthread", "-b", f"127.0.0.1:{port}", "--log-level", "warning", "bench.baseline_app:app"]
     with process(cmd, {"BASELINE_MODEL": str(BUILD / model), "PYTHONPATH": str(REPO)},
-                 f"http://127.0.0.1:{port}/"):
-        return measure(f"http://127.0.0.1:{port}/predict", bodies, {}, args.seconds)
+                 f"http://127.0.0.1:{port}/") as proc:
+        return measure(f"http://127.0.0.1:{port}/predict", bodies, {}, args.seconds, server_pid=proc.pid)
 
 
 def run_veneer(args, bodies, tmp: Path, **cfg) -> dict[str, Result]:
@@ -155,11 +160,11 @@ def run_veneer(args, bodies, tmp: Path, **cfg) -> dict[str, Result]:
     config = veneer_config(tmp, **cfg)
     cmd = [sys.executable, "-m", "veneer.sidecar.cli", "serve", str(config), "--port", str(port),
            "--workers", str(args.workers), "--threads", str(args.threads)]
-    with process(cmd, {"BENCH_SECRET": SECRET}, f"http://127.0.0.1:{port}/v2/health/ready"):
+    with process(cmd, {"BENCH_SECRET": SECRET}, f"http://127.0.0.1:{port}/v2/health/ready") as proc:
         url = f"http://127.0.0.1:{port}/models/bench/m/"
         if cfg.get("accelerate"):
             promote(url, bodies, mint(tmp, cfg.get("auth", "none")))
-        return measure(url, bodies, mint(tmp, cfg.get("auth", "none")), args.seconds)
+        return measure(url, bodies, mint(tmp, cfg.get("auth", "none")), args.seconds, server_pid=proc.pid)
 
 
 def promote(url: str, bodies: dict[str, bytes], headers: dict[str, str]) -> None:

@@ -60,19 +60,28 @@ RATIOS = [
 
 
 def median_results(runs: dict[str, list[dict]]) -> dict[str, dict]:
-    """Per scenario and payload, the run with the median requests/s."""
+    """Per scenario and payload: median requests/s, p50, p99 and CPU per request, each over the rounds."""
+    import statistics
+    from dataclasses import replace
+
     out = {}
     for name, rounds in runs.items():
         out[name] = {}
         for payload in rounds[0]:
-            ordered = sorted((r[payload] for r in rounds), key=lambda res: res.rps)
-            out[name][payload] = ordered[len(ordered) // 2]
+            results = [r[payload] for r in rounds]
+            ordered = sorted(results, key=lambda res: res.rps)
+            out[name][payload] = replace(ordered[len(ordered) // 2],
+                                         cpu_ms=statistics.median(r.cpu_ms for r in results))
     return out
 
 
 def print_ratios(results) -> None:
-    """Throughput ratios between scenarios measured in this run."""
-    print("\n== ratios (requests/s, this run)")
+    """Ratios between scenarios measured in this run: throughput, and server CPU per request.
+
+    The CPU ratio (other's CPU ms per request / this one's) is the steadier of the two on a
+    shared machine: it does not move when the VM's neighbours steal time.
+    """
+    print("\n== ratios (this run; rps = requests/s ratio, cpu = CPU-per-request ratio, > 1 is better)")
     for label, top, bottom, note in RATIOS:
         if top not in results or bottom not in results:
             continue
@@ -80,5 +89,5 @@ def print_ratios(results) -> None:
         for payload in results[top]:
             a, b = results[top][payload], results[bottom].get(payload)
             if b and b.rps:
-                cells.append(f"{payload}: {a.rps / b.rps:5.2f}")
+                cells.append(f"{payload}: rps {a.rps / b.rps:5.2f} cpu {b.cpu_ms / a.cpu_ms:5.2f}")
         print(f"   {label:28} {'   '.join(cells)}   ({note})")

@@ -20,9 +20,13 @@ class Result:
     p50_ms: float
     p99_ms: float
     errors: int
+    requests: int = 0
+    #: server CPU time (all its processes) per request: steadier than req/s on a shared VM
+    cpu_ms: float = float("nan")
 
     def row(self) -> str:
-        return f"{self.rps:10.0f} req/s   p50 {self.p50_ms:7.2f} ms   p99 {self.p99_ms:7.2f} ms"
+        return (f"{self.rps:10.0f} req/s   p50 {self.p50_ms:7.2f} ms   p99 {self.p99_ms:7.2f} ms   "
+                f"server CPU {self.cpu_ms:6.3f} ms/req")
 
 
 def lua_script(body: bytes, headers: dict[str, str]) -> str:
@@ -55,4 +59,23 @@ def parse(out: str) -> Result:
     pct = {m.group(1): float(m.group(2)) * _UNITS[m.group(3)]
            for m in re.finditer(r"^\s+(50|99)%\s+([\d.]+)(us|ms|s)\s*$", out, re.M)}
     errors = sum(int(x) for x in re.findall(r"Non-2xx or 3xx responses: (\d+)", out))
-    return Result(rps=rps, p50_ms=pct.get("50", float("nan")), p99_ms=pct.get("99", float("nan")), errors=errors)
+    total = re.search(r"(\d+) requests in", out)
+    return Result(rps=rps, p50_ms=pct.get("50", float("nan")), p99_ms=pct.get("99", float("nan")), errors=errors,
+                  requests=int(total.group(1)) if total else 0)
+
+
+def tree_cpu_seconds(pid: int) -> float:
+    """User + system CPU seconds of ``pid`` and all its descendants (from /proc)."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    total, stack = 0.0, [pid]
+    while stack:
+        current = stack.pop()
+        try:
+            with open(f"/proc/{current}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+            total += (int(fields[11]) + int(fields[12])) / ticks
+            with open(f"/proc/{current}/task/{current}/children") as f:
+                stack.extend(int(c) for c in f.read().split())
+        except (OSError, ValueError, IndexError):
+            continue
+    return total
