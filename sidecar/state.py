@@ -23,6 +23,8 @@ class ServerState:
     auth: Any = None      # veneer.sidecar.auth.Authenticator
     metrics: Any = None   # veneer.sidecar.metrics.Metrics
     watchdog: Watchdog = field(default_factory=lambda: Watchdog(timeout=60))
+    #: per-app caches of features (the docs blueprint keeps its OpenAPI documents here)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     @property
     def traffic(self) -> TrafficTable:
