@@ -122,12 +122,17 @@ def main() -> int:
     args = parser.parse_args()
     if not (BUILD / "veneer.yaml").exists():
         raise SystemExit("examples are not built: run `make examples` (or `make demo`) first")
+    # `kill` or a CI timeout stops the demo like Ctrl-C does: the finally below stops the server
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
     secret = secrets.token_urlsafe(48)
     env = {**os.environ, "VENEER_JWT_SECRET": secret}
     config = demo_config(free_port())
     url = f"http://{args.host}:{args.port}"
+    from veneer.sidecar.parent_death import death_signal_setter
+
     proc = subprocess.Popen(VENEER + ["serve", str(config), "--host", args.host, "--port", str(args.port),
-                                      "--workers", "2"], env=env, start_new_session=True)
+                                      "--workers", "2"], env=env, start_new_session=True,
+                            preexec_fn=death_signal_setter(signal.SIGTERM))
     try:
         wait_ready(url, proc)
         models = ["churn", "credit", "fraud", "forest", "scoring", "ltv", "scorecard"]
