@@ -6,7 +6,6 @@ plain pickles and joblib files, so nothing depends on examples/legacy_models/bui
 
 from __future__ import annotations
 
-import io
 import logging
 import os
 import pickle
@@ -381,38 +380,6 @@ def test_options_schema_is_valid_json_schema() -> None:
     assert v.is_valid({"outputs": ["predict", "predict_proba"], "input": "frame", "scan": "off"})
     assert not v.is_valid({"outputs": ["eval"]}) and not v.is_valid({"method": "x"})
     assert PickleAdapter.fork_safe is True
-
-
-# -- D63: memory bombs made of allowed parts, caught by the trial load under RLIMIT_AS ------------
-
-@pytest.mark.slow
-def test_memory_bomb_refused_by_trial_load(tmp_path: Path) -> None:
-    """A 100-byte pickle that asks pandas for an 8 GB frame: refused, the server's process untouched."""
-    from tests.adapters.pickle_fixtures import Ref
-
-    bomb = call_pickle("pandas", "DataFrame", 0.0, Ref("pandas", "RangeIndex", (100_000,)),
-                       Ref("pandas", "RangeIndex", (10_000,)))
-    path = tmp_path / "bomb.pkl"
-    path.write_bytes(bomb)
-    assert len(bomb) < 200
-    a = PickleAdapter(spec("pickle", path=path, options={"load_memory_mb": 256}))
-    with pytest.raises(ArtifactError) as ei:
-        a.load()
-    assert ei.value.code == "too_large" and "load_memory_mb" in str(ei.value)
-    assert a.model is None
-
-
-@pytest.mark.slow
-def test_trial_load_passes_a_real_model_and_reports_refusals(tmp_path: Path, churn) -> None:
-    path = save(churn[0], tmp_path / "c.joblib", "joblib-zlib3")
-    a = adapter_for(path, options={"load_memory_mb": 256})
-    assert a.predict(rows_batch(churn[1]))["predictions"].tolist() == churn[0].predict(churn[1]).tolist()
-    evil = tmp_path / "evil.pkl"
-    evil.write_bytes(call_pickle("os", "system", touch_command(tmp_path / "pwned")))
-    with pytest.raises(ArtifactError) as ei:
-        PickleAdapter(spec("pickle", path=evil, options={"load_memory_mb": 256})).load()
-    assert ei.value.code == "unsafe_pickle" and "os.system" in str(ei.value)
-    assert not (tmp_path / "pwned").exists()
 
 
 def test_importing_the_adapter_stays_light() -> None:
