@@ -40,17 +40,24 @@ def live() -> Response:
     return json_response({"live": True})
 
 
+def _readiness_answer(body: dict, ok: bool, details: dict) -> Response:
+    if details:
+        body["not_ready"] = details
+    return json_response(body, 200 if ok else 503)
+
+
+def _checked_readiness() -> tuple[bool, dict]:
+    st = state()
+    _gate(st, "health")
+    return readiness(st)
+
+
 @bp.get("/v2/health/ready")
 def ready() -> Response:
     """Every model can answer (OIP readiness); 503 lists what is not ready and why."""
     mark("v2", count=False)
-    st = state()
-    _gate(st, "health")
-    ok, details = readiness(st)
-    body = {"ready": ok}
-    if details:
-        body["not_ready"] = details
-    return json_response(body, 200 if ok else 503)
+    ok, details = _checked_readiness()
+    return _readiness_answer({"ready": ok}, ok, details)
 
 
 @bp.get("/ping")
@@ -58,11 +65,8 @@ def ready() -> Response:
 def ping() -> Response:
     """MLflow scoring server health: 200 when ready."""
     mark("mlflow", count=False)
-    st = state()
-    _gate(st, "health")
-    ok, details = readiness(st)
-    return json_response({"status": "ok" if ok else "not ready", **({"not_ready": details} if details else {})},
-                         200 if ok else 503)
+    ok, details = _checked_readiness()
+    return _readiness_answer({"status": "ok" if ok else "not ready"}, ok, details)
 
 
 @bp.get("/version")
