@@ -13,12 +13,14 @@ import time
 from dataclasses import dataclass
 from http import HTTPStatus
 from typing import Any
+from urllib.parse import urlencode
 
 import orjson
 
 from veneer.wrapper.errors import (BadRequest, InvalidInput, PayloadTooLarge, UpstreamError, UpstreamTimeout,
                                    UpstreamUnavailable, VeneerError)
 
+from . import _http_wire as wire
 from ._http_resilience import BreakerOpen, Deadline, backoff_delay, parse_retry_after
 
 log = logging.getLogger("veneer.adapters.http")
@@ -140,6 +142,8 @@ class Caller:
             raise _Failure(self._deadline_error(), breaker=NOTHING)
         connect, read = min(self.t["connect"], remaining), min(self.t["read"], remaining)
         h = headers if call.content_type is None else {**headers, "Content-Type": call.content_type}
+        if a.wire is not None:
+            return self._answer(self._exchange(call, h, connect, read, deadline), deadline)
         if a.pool is not None:
             resp: Any = _Answer(self._urlopen(call, h, connect, read))
         else:
@@ -149,19 +153,52 @@ class Caller:
         finally:
             resp.close()
 
-    def _urlopen(self, call: Any, headers: dict[str, str], connect: float, read: float) -> Any:
-        """The hot path: straight to the urllib3 pool requests mounted (half the CPU of Session.request)."""
-        from urllib.parse import urlencode
+    def _target(self, call: Any) -> str:
+        """The path and query of the version's url, plus the call's own query parameters."""
+        target = self.a.target
+        if call.params:
+            target += ("&" if "?" in target else "?") + urlencode(call.params)
+        return target
 
+    def _exchange(self, call: Any, headers: dict[str, str], connect: float, read: float,
+                  deadline: Deadline) -> wire.Answer:
+        """The hot path for plain-http upstreams: one exchange on a pooled keep-alive socket."""
+        a = self.a
+        try:
+            return a.wire.exchange(call.method, self._target(call), call.body, headers, connect=connect, read=read,
+                                   remaining=deadline.remaining, cap=self.cap)
+        except wire.WireError as e:
+            raise self._wire_failure(e, connect, read) from e
+        except ValueError as e:  # a header value with a line break
+            raise _Failure(UpstreamError(f"Calling {a.upstream} failed: {e}.", reason="request_error"),
+                           breaker=NOTHING) from e
+
+    def _wire_failure(self, e: wire.WireError, connect: float, read: float) -> _Failure:
+        """The same classification as the urllib3 path gives the same failure."""
+        kind = e.kind
+        if kind == wire.DNS:
+            return self._dns_failure()
+        if kind == wire.REFUSED:
+            return self._refused()
+        if kind == wire.CONNECT_TIMEOUT:
+            return self._connect_timeout(connect)
+        if kind == wire.TOO_LARGE:
+            return _Failure(self._too_large(), breaker=ALIVE)
+        if kind == wire.READ_TIMEOUT:
+            return _Failure(self._deadline_error()) if e.in_body or str(e) == "deadline" else self._read_timeout(read)
+        if e.in_body:
+            return _Failure(UpstreamError(f"The answer of {self.a.upstream} was cut off ({e}).",
+                                          reason="incomplete_answer"))
+        return self._reset(e)
+
+    def _urlopen(self, call: Any, headers: dict[str, str], connect: float, read: float) -> Any:
+        """TLS upstreams: straight to the urllib3 pool requests mounted (half the CPU of Session.request)."""
         import urllib3
         from urllib3 import exceptions as u3
 
         a = self.a
-        target = a.target
-        if call.params:
-            target += ("&" if "?" in target else "?") + urlencode(call.params)
         try:
-            return a.pool.urlopen(call.method, target, body=call.body, headers={**a.base_headers, **headers},
+            return a.pool.urlopen(call.method, self._target(call), body=call.body, headers={**a.base_headers, **headers},
                                   retries=False, redirect=False, assert_same_host=False,
                                   timeout=urllib3.Timeout(connect=connect, read=read),
                                   preload_content=False, decode_content=True)
@@ -251,6 +288,8 @@ class Caller:
 
     def _read(self, resp: Any, deadline: Deadline, cap: int) -> bytes:
         """The body, counted against ``cap`` and cut at the deadline even if it trickles in."""
+        if isinstance(resp, wire.Answer):  # read whole (within cap and deadline) by the exchange
+            return resp.body[:cap]
         import requests
         from urllib3.exceptions import HTTPError as Urllib3Error
 

@@ -83,6 +83,8 @@ class HttpAdapter(BaseAdapter):
         self.observer: Callable[[str], None] | None = None
         self.session: Any = None
         self.pool: Any = None
+        #: the lean keep-alive client of plain-http upstreams (``_http_wire``); None for TLS or a transport
+        self.wire: Any = None
         self._health_lock = threading.Lock()
         self._health_until = 0.0
         self._health_ok = False
@@ -144,6 +146,11 @@ class HttpAdapter(BaseAdapter):
         session.mount("https://", mounted)
         self.session = session
         self.pool, self.base_headers, self.target = self._fast_path(session, mounted)
+        parts = urlsplit(self.url)
+        if self.pool is not None and parts.scheme == "http":
+            from ._http_wire import WirePool
+
+            self.wire = WirePool(parts.hostname, parts.port or 80, self.opts["pool"]["maxsize"], self.base_headers)
         self.caller = Caller(self)
         if self.opts["health"]["url"]:
             try:
@@ -185,6 +192,9 @@ class HttpAdapter(BaseAdapter):
         """Close pooled connections."""
         session, self.session = self.session, None
         pool, self.pool = getattr(self, "pool", None), None
+        wire, self.wire = self.wire, None
+        if wire is not None:
+            wire.close()
         if pool is not None:
             pool.close()
         if session is None:
