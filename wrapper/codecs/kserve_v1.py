@@ -18,7 +18,7 @@ import numpy as np
 from veneer.wrapper.batch import Batch
 from veneer.wrapper.errors import BadRequest, InvalidInput
 
-from . import _tables
+from . import _tables, jsonfast
 
 _EXPECTED = ('{"instances": [[1.0, 2.0], [3.0, 4.0]]} or {"instances": [{"a": 1.0, "b": 2.0}]} '
              'or {"inputs": {"a": [1.0, 3.0], "b": [2.0, 4.0]}}')
@@ -97,7 +97,7 @@ def encode_v1(outputs: Mapping[str, np.ndarray]) -> dict[str, Any]:
     if len(lengths) != 1:
         return {"predictions": arrays}
     names = list(arrays)
-    return {"predictions": [dict(zip(names, row)) for row in zip(*arrays.values())]}
+    return {"predictions": jsonfast.records(names, zip(*arrays.values()))}
 
 
 def _rows_of(value: Any) -> list:

@@ -176,7 +176,7 @@ def predictions(outputs: Mapping[str, Any]) -> Any:
     arrays = {k: (v if isinstance(v, np.ndarray) else np.asarray(v)) for k, v in outputs.items()}
     if all(a.ndim == 1 for a in arrays.values()) and len({len(a) for a in arrays.values()}) == 1:
         names = list(arrays)
-        return [dict(zip(names, row)) for row in zip(*(a.tolist() for a in arrays.values()))]
+        return jsonfast.records(names, zip(*(a.tolist() for a in arrays.values())))
     return {k: _values(a) for k, a in arrays.items()}
 
 

@@ -120,9 +120,9 @@ def encode_native(outputs: Mapping[str, Any], fmt: NativeFormat, batch: Batch) -
         return jsonfast.dumps(dict(zip(names, columns))), _JSON
     rows = list(zip(*columns))
     if fmt.kind == "records":
-        body: Any = [dict(zip(names, r)) for r in rows]
+        body: Any = jsonfast.records(names, rows)
     elif fmt.kind == "record":
-        body = dict(zip(names, rows[0])) if len(rows) == 1 else [dict(zip(names, r)) for r in rows]
+        body = dict(zip(names, rows[0])) if len(rows) == 1 else jsonfast.records(names, rows)
     elif fmt.kind == "rows":
         body = rows
     elif fmt.kind == "split":
