@@ -49,6 +49,7 @@ class VeneerApplication(BaseApplication):
             "keepalive": s.keepalive, "max_requests": s.max_requests,
             "max_requests_jitter": s.max_requests_jitter, "preload_app": s.preload,
             "proc_name": "veneer", "accesslog": None, "errorlog": "-", "loglevel": "info",
+            "logger_class": "veneer.sidecar.worker.AppAccessLogger",
             "post_fork": self._post_fork, "child_exit": self._child_exit, "when_ready": self._when_ready,
             "on_exit": self._on_exit, "worker_exit": self._worker_exit,
         }
