@@ -12,6 +12,7 @@ import time
 from typing import Any, Callable
 
 from flask import Response, g, request
+from werkzeug.exceptions import ClientDisconnected
 
 from veneer.wrapper.batch import Batch, normalize_outputs
 from veneer.wrapper.codecs.media import parse_content_type
@@ -173,8 +174,15 @@ def read_body(state: ServerState, req=None) -> bytes:
                                    fix="Send the body uncompressed (Content-Encoding: identity).")
     if "charset" in environ.get("CONTENT_TYPE", ""):
         parse_content_type(environ["CONTENT_TYPE"])  # 415 for anything but UTF-8
-    data = req.get_data(cache=False)  # Werkzeug refuses a Content-Length over the limit (413)
     limit = state.config.server.max_request_bytes
+    length = environ.get("CONTENT_LENGTH", "")
+    if length.isdigit() and int(length) <= limit:
+        # the common case read straight from the server's stream: Werkzeug's wrapping costs ~10 us
+        data = environ["wsgi.input"].read(int(length)) if length != "0" else b""
+        if len(data) < int(length):
+            raise ClientDisconnected()  # what Werkzeug's LimitedStream says of a short body (400)
+        return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
+    data = req.get_data(cache=False)  # Werkzeug refuses a Content-Length over the limit (413)
     if not environ.get("CONTENT_LENGTH") and len(data) >= limit:
         # a chunked body is cut at the limit without an error by Werkzeug; reaching it means too large
         raise PayloadTooLarge(f"The chunked request body exceeds {limit} bytes.",

@@ -48,6 +48,24 @@ def test_body_over_limit_with_content_length_is_413(server):
     assert r.status_code == 413 and r.json()["code"] == "request_entity_too_large"
 
 
+def test_body_shorter_than_its_content_length_is_400_and_the_server_keeps_serving(server):
+    import socket
+
+    body = b'{"instances": [[1, 2]]}'
+    head = (f"POST /v1/models/sum:predict HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\n"
+            f"X-Veneer-Model-Version: 1\r\nContent-Length: {len(body) + 50}\r\n\r\n").encode()
+    with socket.create_connection(("127.0.0.1", server.port), timeout=5) as s:
+        s.sendall(head + body)
+        s.shutdown(socket.SHUT_WR)  # the client stops sending 50 bytes early
+        raw = b""
+        while chunk := s.recv(65536):
+            raw += chunk
+    assert status_of(raw) == 400 and "error" in json_body(raw)
+    r = requests.post(server.url + "/v1/models/sum:predict", json={"instances": [[1, 2]]},
+                      headers={"X-Veneer-Model-Version": "1"}, timeout=5)
+    assert r.json() == {"predictions": [3.0]}
+
+
 def test_chunked_body_over_limit_is_413(server):
     def gen():
         for _ in range(80):
