@@ -94,6 +94,7 @@ class ServerSettings:
     max_requests_jitter: int = 0
     max_request_bytes: int = 32 * 1024 * 1024
     max_rows: int = 100_000
+    string_dtype: str = "object"
     preload: bool = True
     strict_load: bool = False
     public_health: bool = True
