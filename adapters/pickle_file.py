@@ -29,7 +29,7 @@ from veneer.adapters._artifact import DEFAULT_MAX_BYTES, read_verified, sha256_h
 from veneer.adapters._safe_unpickle import (UnsafePickleError, picklescan_verdict, safe_loads,
                                             trusted_loads, unpack)
 from veneer.adapters.accelerate.options import OPTIONS_SCHEMA as ACCELERATE_OPTIONS
-from veneer.adapters.base import AdapterMetadata, BaseAdapter, TensorSpec
+from veneer.adapters.base import AdapterMetadata, BaseAdapter
 from veneer.adapters import _pickle_meta as meta
 from veneer.wrapper.batch import Batch
 from veneer.wrapper.errors import ArtifactError, InvalidInput, VeneerError
