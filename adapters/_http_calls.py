@@ -166,7 +166,7 @@ class Caller:
         a = self.a
         try:
             return a.wire.exchange(call.method, self._target(call), call.body, headers, connect=connect, read=read,
-                                   remaining=deadline.remaining, cap=self.cap)
+                                   remaining=deadline.remaining, cap=self.cap, replayable=a.idempotent)
         except wire.WireError as e:
             raise self._wire_failure(e, connect, read) from e
         except ValueError as e:  # a header value with a line break

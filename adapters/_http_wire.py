@@ -30,11 +30,16 @@ DNS, REFUSED, CONNECT_TIMEOUT, READ_TIMEOUT, BROKEN, BAD_ANSWER, TOO_LARGE = (
 
 
 class WireError(Exception):
-    """A failed exchange; ``kind`` is one of the module constants, ``started`` whether any answer arrived."""
+    """A failed exchange: ``kind`` is a module constant; ``in_body`` once the answer's head was read.
 
-    def __init__(self, kind: str, detail: str = "", *, in_body: bool = False) -> None:
+    ``unanswered`` marks a connection that closed before a single byte of answer, and
+    ``unsent`` one that failed while the request was being written.
+    """
+
+    def __init__(self, kind: str, detail: str = "", *, in_body: bool = False, unanswered: bool = False,
+                 unsent: bool = False) -> None:
         super().__init__(detail or kind)
-        self.kind, self.in_body = kind, in_body
+        self.kind, self.in_body, self.unanswered, self.unsent = kind, in_body, unanswered, unsent
 
 
 class Headers(dict):
@@ -128,8 +133,14 @@ class WirePool:
         self._closed = False
 
     def exchange(self, method: str, target: str, body: bytes | None, headers: dict[str, str], *,
-                 connect: float, read: float, remaining: Callable[[], float], cap: int) -> Answer:
-        """Send one request and read its whole answer (``remaining()`` is the deadline's time left)."""
+                 connect: float, read: float, remaining: Callable[[], float], cap: int,
+                 replayable: bool = False) -> Answer:
+        """Send one request and read its whole answer (``remaining()`` is the deadline's time left).
+
+        A reused connection the service closed while it sat idle is replaced once, on a
+        fresh one: always when the request could not be written, and when it was written
+        but nothing came back only if ``replayable`` (the service may have acted on it).
+        """
         extra = "".join(f"{_valid(k)}: {_valid(v)}\r\n" for k, v in headers.items())
         payload = b"" if body is None else body
         head = f"{method} {_valid(target)} HTTP/1.1\r\n{self._base}{extra}Content-Length: {len(payload)}\r\n\r\n"
@@ -140,7 +151,7 @@ class WirePool:
                 answer, keep = self._roundtrip(sock, message, read, remaining, cap)
             except WireError as e:
                 # a reused connection the server closed while idle: nothing reached the service
-                if not (reused and e.kind == BROKEN and not e.in_body and e.args[0] == "closed before answering"):
+                if not (reused and e.kind == BROKEN and (e.unsent or (e.unanswered and replayable))):
                     raise
                 _close(sock)
                 sock, reused = self._checkout(connect, fresh=True)
@@ -162,7 +173,8 @@ class WirePool:
         except socket.timeout:
             raise WireError(READ_TIMEOUT, "timed out sending the request") from None
         except OSError as e:
-            raise WireError(BROKEN, "closed before answering") from e
+            raise WireError(BROKEN, f"the connection broke while sending ({e})", unsent=True,
+                            unanswered=True) from e
         reader = _Reader(cap)
         parser = reader.parser
         received = False
@@ -177,12 +189,12 @@ class WirePool:
                 raise WireError(READ_TIMEOUT, "timed out", in_body=reader.head_done) from None
             except OSError as e:
                 raise WireError(BROKEN, str(e) if received else "closed before answering",
-                                in_body=reader.head_done) from e
+                                in_body=reader.head_done, unanswered=not received) from e
             if not data:
                 if reader.head_done and not _framed(reader.headers):
                     break  # an answer delimited by the end of the connection
                 raise WireError(BROKEN, "the connection closed mid-answer" if received else
-                                "closed before answering", in_body=reader.head_done)
+                                "closed before answering", in_body=reader.head_done, unanswered=not received)
             received = True
             try:
                 parser.feed_data(data)

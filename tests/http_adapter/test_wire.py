@@ -20,6 +20,8 @@ from veneer.wrapper.batch import Batch
 from veneer.wrapper.errors import UpstreamError
 from veneer.wrapper.settings import VersionSpec
 
+from tests.helpers.wait import wait_for
+
 
 class RawUpstream:
     """Accepts connections on 127.0.0.1; for each request, sends ``answers[i]`` raw, then maybe closes."""
@@ -30,6 +32,7 @@ class RawUpstream:
         self.answers: list[tuple[bytes, bool]] = []  # (bytes, close after)
         self.requests: list[bytes] = []
         self.connections = 0
+        self.closed = 0  # connections this server has closed
         self.lock = threading.Lock()
         threading.Thread(target=self._accept, daemon=True).start()
 
@@ -44,26 +47,33 @@ class RawUpstream:
             threading.Thread(target=self._serve, args=(conn,), daemon=True).start()
 
     def _serve(self, conn: socket.socket) -> None:
-        with conn:
-            buf = b""
-            while True:
-                while b"\r\n\r\n" not in buf:
-                    data = conn.recv(65536)
-                    if not data:
-                        return
-                    buf += data
-                head, _, rest = buf.partition(b"\r\n\r\n")
-                length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
-                               if line.lower().startswith(b"content-length:")), 0)
-                while len(rest) < length:
-                    rest += conn.recv(65536)
-                buf = rest[length:]
-                with self.lock:
-                    self.requests.append(head + b"\r\n\r\n" + rest[:length])
-                    answer, close = self.answers.pop(0)
-                conn.sendall(answer)
-                if close:
+        try:
+            self._answer_all(conn)
+        finally:
+            conn.close()
+            with self.lock:
+                self.closed += 1
+
+    def _answer_all(self, conn: socket.socket) -> None:
+        buf = b""
+        while True:
+            while b"\r\n\r\n" not in buf:
+                data = conn.recv(65536)
+                if not data:
                     return
+                buf += data
+            head, _, rest = buf.partition(b"\r\n\r\n")
+            length = next((int(line.split(b":")[1]) for line in head.split(b"\r\n")
+                           if line.lower().startswith(b"content-length:")), 0)
+            while len(rest) < length:
+                rest += conn.recv(65536)
+            buf = rest[length:]
+            with self.lock:
+                self.requests.append(head + b"\r\n\r\n" + rest[:length])
+                answer, close = self.answers.pop(0)
+            conn.sendall(answer)
+            if close:
+                return
 
     def close(self) -> None:
         self.listener.close()
@@ -112,8 +122,28 @@ def test_a_connection_the_service_closed_while_idle_is_replaced_without_an_error
                    (ok(b'{"predictions": [2]}', "Content-Length: 20"), False)]
     a = adapter(raw.port)
     assert one_row(a) == {"predictions": [1]}
+    wait_for(lambda: raw.closed == 1, timeout=5, what="the service to close the idle connection")
     assert one_row(a) == {"predictions": [2]}
     assert raw.connections == 2 and len(raw.requests) == 2  # the second request was sent once
+
+
+@pytest.mark.parametrize("idempotent", [False, True])
+def test_reused_connection_closed_without_an_answer_is_resent_only_when_idempotent(raw, idempotent) -> None:
+    raw.answers = [(ok(b'{"predictions": [1]}', "Content-Length: 20"), False),
+                   (b"", True),  # reads the second request, then closes without a byte
+                   (ok(b'{"predictions": [2]}', "Content-Length: 20"), False)]
+    a = HttpAdapter(VersionSpec(version="1", adapter="http", url=f"http://127.0.0.1:{raw.port}/score",
+                                idempotent=idempotent,
+                                options={"response": {"path": "predictions"}, "retries": {"attempts": 1}}))
+    a.load()
+    assert one_row(a) == {"predictions": [1]}
+    if idempotent:
+        assert one_row(a) == {"predictions": [2]}
+        assert len(raw.requests) == 3 and raw.connections == 2
+    else:
+        with pytest.raises(UpstreamError) as info:  # the service may have acted on it: never sent twice
+            one_row(a)
+        assert info.value.details["reason"] == "connection_reset" and len(raw.requests) == 2
 
 
 def test_answer_without_length_ends_with_the_connection(raw) -> None:
