@@ -24,6 +24,7 @@ from typing import Any, Callable
 import httptools
 
 _CHUNK = 64 * 1024
+_METHODS_EXPECTING_BODY = frozenset(("PATCH", "POST", "PUT"))
 #: kinds of WireError
 DNS, REFUSED, CONNECT_TIMEOUT, READ_TIMEOUT, BROKEN, BAD_ANSWER, TOO_LARGE = (
     "dns", "refused", "connect_timeout", "read_timeout", "broken", "bad_answer", "too_large")
@@ -143,14 +144,16 @@ class WirePool:
         """
         extra = "".join(f"{_valid(k)}: {_valid(v)}\r\n" for k, v in headers.items())
         payload = b"" if body is None else body
-        head = f"{method} {_valid(target)} HTTP/1.1\r\n{self._base}{extra}Content-Length: {len(payload)}\r\n\r\n"
+        if body is not None or method in _METHODS_EXPECTING_BODY:  # as http.client: no length on a bare GET
+            extra += f"Content-Length: {len(payload)}\r\n"
+        head = f"{method} {_valid(target)} HTTP/1.1\r\n{self._base}{extra}\r\n"
         message = head.encode("latin-1") + payload
         sock, reused = self._checkout(connect)
         try:
             try:
                 answer, keep = self._roundtrip(sock, message, read, remaining, cap)
             except WireError as e:
-                # a reused connection the server closed while idle: nothing reached the service
+                # a reused connection the service closed while it was idle (see the docstring)
                 if not (reused and e.kind == BROKEN and (e.unsent or (e.unanswered and replayable))):
                     raise
                 _close(sock)

@@ -206,6 +206,7 @@ def test_pool_keeps_at_most_maxsize_idle_connections(raw) -> None:
     assert second.fileno() == -1 and first.fileno() != -1
     answer = pool.exchange("GET", "/x", None, {}, connect=1, read=1, remaining=lambda: 1.0, cap=10)
     assert (answer.status_code, answer.body, answer.headers.get("CONTENT-TYPE")) == (200, b"{}", "application/json")
+    assert b"content-length" not in raw.requests[-1].lower()  # a bare GET carries no length, as http.client
     pool.close()
     assert first.fileno() == -1
 
