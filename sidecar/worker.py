@@ -13,6 +13,7 @@ import ssl
 
 from gunicorn import glogging, util
 from gunicorn.http import errors as http_errors
+from gunicorn.workers import base
 from gunicorn.workers.gthread import ThreadWorker
 
 class AppAccessLogger(glogging.Logger):
@@ -76,6 +77,15 @@ class VeneerThreadWorker(ThreadWorker):
         super().handle_exit(sig, frame)
         if was_alive and hasattr(self, "method_queue"):
             self.method_queue.defer(self._close_idle_keepalive)
+
+    def handle_quit(self, sig, frame):
+        # gthread's handle_quit calls tpool.shutdown() from this signal handler, which runs on
+        # the event-loop thread. When SIGQUIT (what the arbiter sends on SIGINT) lands while that
+        # thread is inside tpool.submit(), submit holds the pool's non-reentrant _shutdown_lock and
+        # shutdown() waits for it forever: the worker hangs until the arbiter SIGKILLs it after
+        # graceful_timeout. The call is not needed: raising SystemExit unwinds submit (releasing
+        # its locks) and concurrent.futures' exit hook stops the pool's threads.
+        base.Worker.handle_quit(self, sig, frame)
 
     def _close_idle_keepalive(self) -> None:
         # runs on the worker's event-loop thread, the only one touching keepalived_conns
