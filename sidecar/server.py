@@ -80,6 +80,12 @@ class VeneerApplication(BaseApplication):
 
     # -- gunicorn hooks ----------------------------------------------------
     def _post_fork(self, server, worker) -> None:
+        # Until init_process installs the worker's handlers (after this hook, and after models
+        # load) the worker still has the master's, which queue a signal for a master loop that
+        # never runs here: a TERM or QUIT sent while models load would be lost, and the master
+        # would wait graceful_timeout. A worker that serves nothing yet may simply die.
+        for sig in (signal.SIGTERM, signal.SIGQUIT, signal.SIGINT):
+            signal.signal(sig, signal.SIG_DFL)
         if self._die_with_master is not None:
             self._die_with_master()
         app = self.flask_app

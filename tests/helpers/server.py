@@ -47,11 +47,13 @@ class VeneerServer:
         self.cwd = cwd
         self.proc: subprocess.Popen | None = None
 
-    def start(self, timeout: float = 60.0) -> "VeneerServer":
-        """Start the process and wait until ``ready_path`` answers."""
+    def start(self, timeout: float = 60.0, *, wait: bool = True) -> "VeneerServer":
+        """Start the process and (unless ``wait`` is False) wait until ``ready_path`` answers."""
         self._log = open(self.log_path, "wb")
         self.proc = subprocess.Popen(self.cmd, stdout=self._log, stderr=subprocess.STDOUT,
                                      env=self.env, cwd=self.cwd, start_new_session=True)
+        if not wait:
+            return self
 
         def up():
             if self.proc.poll() is not None:

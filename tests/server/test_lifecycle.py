@@ -127,6 +127,28 @@ def test_idle_keepalive_client_does_not_delay_shutdown(tmp_path):
     assert time.monotonic() - start < 10
 
 
+def test_sigterm_while_a_worker_is_still_loading_is_not_lost(tmp_path):
+    """Until gunicorn installs the worker's handlers, a forked worker has the master's, which queue
+    the signal for a loop that never runs there: the master would wait graceful_timeout."""
+    marker = tmp_path / "loading"
+    extra = f"""
+      big:
+        versions:
+          - {{version: '1', adapter: 'tests.fixtures.toy_adapters:SlowLoadAdapter',
+              options: {{load_delay: 60, load_marker: '{marker}'}}}}
+    """
+    srv = VeneerServer(toy_config(tmp_path, server="graceful_timeout: 20", extra_models=extra), workers=1)
+    srv.start(wait=False)
+    try:
+        wait_for(marker.exists, timeout=30, what="the worker to start loading")
+        start = time.monotonic()
+        code = srv.stop(signal.SIGTERM, timeout=40)
+    finally:
+        srv.stop(signal.SIGKILL)
+    assert time.monotonic() - start < 10, "the master waited for a worker that never heard the signal"
+    assert code == 0
+
+
 def _children(pid: int) -> set[int]:
     out = set()
     for entry in os.listdir("/proc"):
