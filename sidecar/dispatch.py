@@ -176,10 +176,11 @@ def read_body(state: ServerState, req=None) -> bytes:
         parse_content_type(environ["CONTENT_TYPE"])  # 415 for anything but UTF-8
     limit = state.config.server.max_request_bytes
     length = environ.get("CONTENT_LENGTH", "")
-    if length.isdigit() and int(length) <= limit:
+    size = int(length) if length.isdigit() else -1
+    if 0 <= size <= limit:
         # the common case read straight from the server's stream: Werkzeug's wrapping costs ~10 us
-        data = environ["wsgi.input"].read(int(length)) if length != "0" else b""
-        if len(data) < int(length):
+        data = environ["wsgi.input"].read(size) if size else b""
+        if len(data) < size:
             raise ClientDisconnected()  # what Werkzeug's LimitedStream says of a short body (400)
         return data[3:] if data.startswith(b"\xef\xbb\xbf") else data
     data = req.get_data(cache=False)  # Werkzeug refuses a Content-Length over the limit (413)
