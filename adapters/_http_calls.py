@@ -186,10 +186,10 @@ class Caller:
             return _Failure(self._too_large(), breaker=ALIVE)
         if kind == wire.READ_TIMEOUT:
             return _Failure(self._deadline_error()) if e.in_body or str(e) == "deadline" else self._read_timeout(read)
-        if e.in_body:
-            return _Failure(UpstreamError(f"The answer of {self.a.upstream} was cut off ({e}).",
-                                          reason="incomplete_answer"))
-        return self._reset(e)
+        return _Failure(self._cut_off(e)) if e.in_body else self._reset(e)
+
+    def _cut_off(self, e: Exception) -> UpstreamError:
+        return UpstreamError(f"The answer of {self.a.upstream} was cut off ({e}).", reason="incomplete_answer")
 
     def _urlopen(self, call: Any, headers: dict[str, str], connect: float, read: float) -> Any:
         """TLS upstreams: straight to the urllib3 pool requests mounted (half the CPU of Session.request)."""
@@ -321,8 +321,7 @@ class Caller:
                     raise _Failure(self._too_large(), breaker=ALIVE)
         except (Urllib3Error, requests.exceptions.RequestException, OSError) as e:
             timeout = "timed out" in str(e).lower() or "timeout" in type(e).__name__.lower()
-            raise _Failure(self._deadline_error() if timeout else UpstreamError(
-                f"The answer of {self.a.upstream} was cut off ({e}).", reason="incomplete_answer")) from e
+            raise _Failure(self._deadline_error() if timeout else self._cut_off(e)) from e
 
     def _read_chunks(self, resp: Any, deadline: Deadline, cap: int) -> bytes:
         buf = bytearray()
