@@ -27,6 +27,19 @@ from .conftest import RUN_ID, container, free_port, make_token, podman, wait_rea
 pytestmark = [pytest.mark.containers, pytest.mark.slow, pytest.mark.timeout(900)]
 
 
+def write_manifest_and_secret(tmp_path, name: str, deployment: dict, jwt_secret: str):
+    """The Deployment as a file for ``podman kube play``, and its JWT secret created in podman.
+
+    podman looks secretKeyRef up among its own secrets: a JSON map of key -> base64 value.
+    """
+    manifest = tmp_path / "deployment.yaml"
+    manifest.write_text(yaml.safe_dump(deployment, sort_keys=False))
+    secret_file = tmp_path / "secret.json"
+    secret_file.write_text(json.dumps({"jwt-secret": base64.b64encode(jwt_secret.encode()).decode()}))
+    podman("secret", "create", f"{name}-jwt", str(secret_file))
+    return manifest
+
+
 def test_kube_play_runs_the_generated_deployment_pod(images, jwt_secret, tmp_path):
     name = f"veneer-kp-{uuid.uuid4().hex[:8]}"
     config_path = tmp_path / "veneer.yaml"
@@ -38,12 +51,7 @@ def test_kube_play_runs_the_generated_deployment_pod(images, jwt_secret, tmp_pat
     host_port = free_port()
     veneer = pod["containers"][0]
     veneer["ports"][0].update(hostPort=host_port, hostIP="127.0.0.1")
-    manifest = tmp_path / "deployment.yaml"
-    manifest.write_text(yaml.safe_dump(deployment, sort_keys=False))
-    # podman looks secretKeyRef up among its own secrets: a JSON map of key -> base64 value.
-    secret_file = tmp_path / "secret.json"
-    secret_file.write_text(json.dumps({"jwt-secret": base64.b64encode(jwt_secret.encode()).decode()}))
-    podman("secret", "create", f"{name}-jwt", str(secret_file))
+    manifest = write_manifest_and_secret(tmp_path, name, deployment, jwt_secret)
     try:
         podman("kube", "play", str(manifest), timeout=120)
         ctr = f"{name}-pod-0-veneer"
@@ -104,11 +112,7 @@ def test_kube_play_runs_the_generated_sidecar_pod(images, jwt_secret, tmp_path):
     # never does); the legacy port is only declared, so leave it out rather than take host :9000.
     # (podman also makes spec.replicas pods, all wanting the hostPort: hence replicas: 1.)
     del containers[0]["ports"]
-    manifest = tmp_path / "deployment.yaml"
-    manifest.write_text(yaml.safe_dump(deployment, sort_keys=False))
-    secret_file = tmp_path / "secret.json"
-    secret_file.write_text(json.dumps({"jwt-secret": base64.b64encode(jwt_secret.encode()).decode()}))
-    podman("secret", "create", f"{name}-jwt", str(secret_file))
+    manifest = write_manifest_and_secret(tmp_path, name, deployment, jwt_secret)
     try:
         podman("kube", "play", str(manifest), timeout=120)
         base = f"http://127.0.0.1:{host_port}"

@@ -25,13 +25,18 @@ class Sink:
         self.calls.append(changes)
 
 
+def start_driving(mlflow_db, artifacts, sink, *, every: float):
+    """Registration with drive_traffic on, polling and heartbeating every ``every`` seconds."""
+    return start_registration({"mlflow": f"sqlite:///{mlflow_db}", "drive_traffic": True,
+                               "poll_seconds": every, "heartbeat_seconds": every},
+                              endpoint_url="http://127.0.0.1:8080", instance_id="i1",
+                              versions=artifacts, on_traffic_change=sink)
+
+
 @pytest.fixture
 def driven(mlflow_db, artifacts):
     sink = Sink()
-    reg = start_registration({"mlflow": f"sqlite:///{mlflow_db}", "drive_traffic": True,
-                              "poll_seconds": 3600, "heartbeat_seconds": 3600},
-                             endpoint_url="http://127.0.0.1:8080", instance_id="i1",
-                             versions=artifacts, on_traffic_change=sink)
+    reg = start_driving(mlflow_db, artifacts, sink, every=3600)
     wait_for(lambda: reg.state == REGISTERED, timeout=60, what="registered")
     follower = reg.followers[0]
     assert follower.poll_once() == {}                       # the first picture is the baseline
@@ -105,10 +110,7 @@ def test_a_change_the_server_refuses_keeps_the_old_state(driven):
 
 def test_heartbeats_do_not_overwrite_the_admins_edits(mlflow_db, artifacts):
     sink = Sink()
-    reg = start_registration({"mlflow": f"sqlite:///{mlflow_db}", "drive_traffic": True,
-                              "poll_seconds": 0.2, "heartbeat_seconds": 0.2},
-                             endpoint_url="http://127.0.0.1:8080", instance_id="i1",
-                             versions=artifacts, on_traffic_change=sink)
+    reg = start_driving(mlflow_db, artifacts, sink, every=0.2)
     try:
         wait_for(lambda: reg.state == REGISTERED and reg.followers[0].applied, timeout=60,
                  what="registered and baseline taken")
